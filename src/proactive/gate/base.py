@@ -1,0 +1,23 @@
+"""The gate role: probability that the person needs help right now (cheap; decides *when*)."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from proactive.agent.base import Observation
+from proactive.registry import Registry
+
+
+@runtime_checkable
+class Gate(Protocol):
+    """An async callable: observation -> probability in [0, 1] that help is needed now."""
+
+    name: str
+    threshold: float
+
+    async def __call__(self, observation: Observation) -> float: ...
+
+
+GATES = Registry("gate")
+GATES.register("trained", "proactive.gate.trained:create")
+GATES.register("llm", "proactive.gate.llm_gate:create")

@@ -1,0 +1,94 @@
+"""The one chat-model interface every room uses, and the registry of providers.
+
+A model is picked by a "provider/model" string:
+
+- ``local/<alias or path.gguf>``: embedded llama.cpp (``proactive[local]``)
+- ``openai/<model>``: any OpenAI-compatible server (``proactive[openai]``)
+- ``replay/<file>``: answers recorded in a file, for tests of code above this layer
+
+Providers are loaded lazily from the table below, so a missing optional package only
+matters when its provider is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from proactive.errors import UserError
+
+
+class Message(TypedDict):
+    """One chat turn."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(BaseModel):
+    """Token accounting for one call."""
+
+    prompt_tokens: int = Field(default=0, description="Tokens in the prompt.")
+    new_prompt_tokens: int = Field(
+        default=0, description="Prompt tokens actually evaluated (the rest came from the KV cache)."
+    )
+    completion_tokens: int = Field(default=0, description="Tokens generated.")
+
+
+class ChatResult(BaseModel):
+    """What a model returned for one call."""
+
+    text: str = Field(description="The raw text of the answer.")
+    parsed: Any = Field(default=None, description="The answer validated into the requested schema, if any.")
+    usage: Usage = Field(default_factory=Usage, description="Token counts.")
+    latency: float = Field(default=0.0, description="Seconds the call took (0 for a cache hit).")
+    cached: bool = Field(default=False, description="True when the answer came from the response cache.")
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """An async chat model. Implementations live in models/<provider>.py."""
+
+    spec: str
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        """Answer the conversation; with `schema`, `parsed` holds a validated instance."""
+        ...
+
+    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        """Probability of each choice as the answer's first token (normalised over `choices`).
+
+        Read from token log-probabilities, never from sampled text; used by LLM gates and judges.
+        """
+        ...
+
+
+#: provider name -> "module:factory"; the factory takes (model_name, **options).
+PROVIDERS: dict[str, str] = {
+    "local": "proactive.models.llama:create",
+    "openai": "proactive.models.openai_compat:create",
+    "replay": "proactive.models.replay:create",
+}
+
+
+def get_model(spec: str, **options: Any) -> ChatModel:
+    """Build the model named by a "provider/model" string, e.g. "local/qwen2.5-coder-1.5b"."""
+    provider, sep, name = spec.partition("/")
+    if not sep or not name:
+        raise UserError(f"model '{spec}': expected 'provider/model', e.g. 'local/qwen2.5-coder-1.5b'")
+    target = PROVIDERS.get(provider)
+    if target is None:
+        raise UserError(f"model '{spec}': unknown provider '{provider}'; choose one of {sorted(PROVIDERS)}")
+    module_name, _, factory = target.partition(":")
+    module = importlib.import_module(module_name)
+    model: ChatModel = getattr(module, factory)(name, **options)
+    return model

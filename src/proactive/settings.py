@@ -1,0 +1,34 @@
+"""Where things live: the state directory and the ProactiveBench data directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from proactive.errors import UserError
+
+STATE_ENV = "PROACTIVE_HOME"
+DATA_ENV = "PROACTIVEBENCH_DIR"
+
+
+def state_dir() -> Path:
+    """The one directory for caches, models and databases (`$PROACTIVE_HOME` overrides)."""
+    base = os.environ.get(STATE_ENV)
+    path = Path(base) if base else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "proactive"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir(option: str | Path | None = None) -> Path:
+    """ProactiveBench location: `--data`, else `$PROACTIVEBENCH_DIR`, else ../shared/proactivebench."""
+    chosen = option or os.environ.get(DATA_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+    else:
+        path = Path.cwd().parent / "shared" / "proactivebench"
+    if not path.is_dir():
+        raise UserError(
+            f"{path}: ProactiveBench data not found; pass --data DIR, set {DATA_ENV}, "
+            "or fetch it with `proactive data download --to DIR`"
+        )
+    return path
