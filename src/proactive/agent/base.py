@@ -31,6 +31,14 @@ class AgentConfig(BaseModel):
     threshold: float | None = Field(default=None, description="Gate threshold override.")
     max_tokens: int = Field(default=320, description="Generation cap per answer.")
     temperature: float = Field(default=0.0, description="Sampling temperature.")
+    trace_key: str | None = Field(
+        default=None,
+        description="Identity of the trace about to be run (first event 'time|text'), so agents with "
+        "learned parts can pick or refuse a model that was trained on it.",
+    )
+    allow_seen: bool = Field(
+        default=False, description="Allow learned parts trained on the trace being scored (reported)."
+    )
 
 
 @runtime_checkable
