@@ -22,10 +22,7 @@ def state_dir() -> Path:
 def data_dir(option: str | Path | None = None) -> Path:
     """ProactiveBench location: `--data`, else `$PROACTIVEBENCH_DIR`, else ../shared/proactivebench."""
     chosen = option or os.environ.get(DATA_ENV)
-    if chosen:
-        path = Path(chosen).expanduser()
-    else:
-        path = Path.cwd().parent / "shared" / "proactivebench"
+    path = Path(chosen).expanduser() if chosen else Path.cwd().parent / "shared" / "proactivebench"
     if not path.is_dir():
         raise UserError(
             f"{path}: ProactiveBench data not found; pass --data DIR, set {DATA_ENV}, "

@@ -7,7 +7,7 @@ nothing else, so any source can feed any agent and any judge can score any agent
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,7 +41,7 @@ def parse_time(text: str) -> float | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -121,7 +121,9 @@ class AnnotatedRow(BaseModel):
     valid: bool = Field(description="The label: did the annotators (majority) accept the proposal or silence.")
     help_needed: bool = Field(description="Whether annotators said the person needed help at this moment.")
     annotations: list[bool] = Field(description="Each annotator's verdict (two or three booleans).")
-    category: Category = Field(description="MN missed-need, CR correct-rejection, CD correct-detection, FA false-alarm.")
+    category: Category = Field(
+        description="MN missed-need, CR correct-rejection, CD correct-detection, FA false-alarm."
+    )
 
     @property
     def trace_key(self) -> str:

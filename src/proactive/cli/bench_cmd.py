@@ -1,7 +1,124 @@
-"""`proactive bench` commands."""
+"""`proactive bench`: run an agent on ProactiveBench, score saved predictions, report."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
 
-app = typer.Typer(help="bench commands.", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from proactive.bench.metrics import BOOTSTRAP_SAMPLES
+from proactive.settings import data_dir
+
+app = typer.Typer(help="Score proactive agents on ProactiveBench.", no_args_is_help=True)
+
+DataOption = typer.Option(None, "--data", help="ProactiveBench folder (default: $PROACTIVEBENCH_DIR).")
+SamplesOption = typer.Option(BOOTSTRAP_SAMPLES, "--samples", help="Bootstrap resamples for the 95% intervals.")
+
+
+class EventsPerSecond(ProgressColumn):
+    """Events per second over the recent past (rich's own speed estimate)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text("-- events/s" if speed is None else f"{speed:.2f} events/s", style="cyan")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        EventsPerSecond(), TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console,
+    )  # fmt: skip
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip().removesuffix(".json") for value in values for v in value.split(",") if v.strip()]
+
+
+@app.command("run")
+def run_command(
+    agent: str = typer.Option(..., "--agent", help="Agent name: llm, gated, always, never."),
+    out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
+    model: str | None = typer.Option(None, "--model", help="Chat model, e.g. local/qwen2.5-coder-1.5b."),
+    judge: str = typer.Option("human-labels", "--judge", help="Judge name or artifact folder; 'none' skips."),
+    gate: str | None = typer.Option(None, "--gate", help="Gate name or artifact folder (gated agent)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Gate threshold override."),
+    data: Path | None = DataOption,
+    split: str = typer.Option("real_average", "--split", help="real_average, real_coding or real_writing."),
+    traces: list[str] | None = typer.Option(None, "--traces", help="Only these traces (ids, comma-separated)."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N events of each trace."),
+    concurrency: int = typer.Option(1, "--concurrency", help="Traces run at once (1 suits 2 shared cores)."),
+    max_tokens: int = typer.Option(320, "--max-tokens", help="Generation cap per answer."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature."),
+    allow_seen: bool = typer.Option(False, "--allow-seen", help="Allow learned parts trained on these traces."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also run always/never with the judge."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Score and report when the run ends."),
+    samples: int = SamplesOption,
+    event_delay: float = typer.Option(0.0, "--event-delay", hidden=True, help="Pause after each event (tests)."),
+) -> None:
+    """Run AGENT on the test traces event by event (resumable), then score and report."""
+    from proactive.bench.evaluate import BASELINE_DIR
+    from proactive.bench.runner import RunSettings, run_bench
+
+    folder = data_dir(data)
+    console = Console(stderr=True)
+    settings = RunSettings(
+        agent=agent, model=model, judge=None if judge == "none" else judge, gate=gate, threshold=threshold,
+        split=split, traces=_split_list(traces), limit=limit, max_tokens=max_tokens, temperature=temperature,
+        allow_seen=allow_seen, concurrency=concurrency, event_delay=event_delay,
+    )  # fmt: skip
+    with _progress(console) as progress:
+        state = run_bench(settings, out, folder, progress)
+        if baselines and settings.judge:
+            for name in ("always", "never"):
+                if name != agent:
+                    base = settings.model_copy(update={"agent": name, "model": None, "event_delay": 0.0})
+                    run_bench(base, out / BASELINE_DIR / name, folder, progress)
+    console.print(f"run folder: {out} ({state.done_events}/{state.total_events} events)")
+    if report:
+        _report(out, folder, samples, out, as_json=False)
+
+
+def _report(source: Path, data: Path, samples: int, target: Path | None, as_json: bool) -> None:
+    from proactive.bench.evaluate import make_report
+    from proactive.bench.report import metrics_document, print_report, write_report_files
+
+    report = make_report(source, data, samples)
+    if target is not None:
+        paths = write_report_files(report, target)
+        Console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths.values()), highlight=False)
+    if as_json:
+        typer.echo(json.dumps(metrics_document(report), indent=2))
+    else:
+        print_report(report, Console())
+
+
+@app.command("score")
+def score_command(
+    source: Path = typer.Argument(..., help="Run folder, or a folder of released-format trace files."),
+    data: Path | None = DataOption,
+    as_json: bool = typer.Option(False, "--json", help="Print metrics.json instead of tables."),
+    out: Path | None = typer.Option(None, "--out", help="Write metrics.json/csv and f1.png here."),
+    samples: int = SamplesOption,
+) -> None:
+    """Score saved predictions against the human labels (run folders get metrics files written)."""
+    from proactive.bench.store import MANIFEST
+
+    target = out if out is not None else (source if (source / MANIFEST).is_file() else None)
+    _report(source, data_dir(data), samples, target, as_json)

@@ -1,7 +1,147 @@
-"""`proactive judge` commands."""
+"""`proactive judge`: train the trained judge, score judges against people, compare two judges."""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import json
+from pathlib import Path
 
-app = typer.Typer(help="judge commands.", no_args_is_help=True)
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from proactive.errors import UserError
+
+app = typer.Typer(help="Judges: train, evaluate against people, compare.", no_args_is_help=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+
+
+def _reward_file(data: Path | None) -> Path:
+    """A reward-row file: the path given, or reward_data/train_data.jsonl of a data folder."""
+    from proactive.data.loaders import REWARD_FILE
+    from proactive.settings import data_dir
+
+    if data is not None and data.is_file():
+        return data
+    return data_dir(data) / REWARD_FILE
+
+
+def _excluded(files: list[Path]) -> set[str]:
+    from proactive.data.grouping import trace_keys_in_file
+
+    keys: set[str] = set()
+    for path in files:
+        keys |= trace_keys_in_file(path)
+    return keys
+
+
+@app.command("train")
+def train_command(
+    data: Path | None = typer.Option(None, "--data", help="Reward-row JSONL (default: the ProactiveBench train file)."),
+    out: Path | None = typer.Option(None, "--out", help="Artifact folder (default: state dir judge-trained)."),
+    exclude_traces: list[Path] = typer.Option([], "--exclude-traces", help="Trace JSON or reward JSONL whose traces are dropped (repeatable)."),
+    seed: int = typer.Option(0, "--seed", help="Seed (fits are deterministic given it)."),
+    c: float = typer.Option(0.05, "--C", help="Inverse L2 strength of the task model."),
+    cv: bool = typer.Option(True, "--cv/--no-cv", help="Score leave-one-trace-out CV into the manifest."),
+) -> None:
+    """Fit the trained judge on annotated rows and save model.json + manifest.json."""
+    from proactive.judge.train import train_artifact
+
+    source = _reward_file(data)
+    with _progress() as progress:
+        manifest = train_artifact(source, out, _excluded(exclude_traces), seed=seed, c=c, cv=cv, progress=progress)
+    where = out or "the state dir"
+    summary = f"trained on {manifest.rows} rows from {len(manifest.training_traces)} traces"
+    summary += f" ({manifest.excluded_rows} rows of {len(manifest.excluded_traces)} excluded traces dropped) -> {where}"
+    typer.echo(summary)
+    if manifest.cv:
+        typer.echo(
+            "leave-one-trace-out on the training rows: "
+            + ", ".join(f"{k} {manifest.cv[k]:.3f}" for k in ("accuracy", "f1", "balanced_accuracy"))  # type: ignore[str-format]
+        )
+
+
+@app.command("eval")
+def eval_command(
+    data: Path = typer.Option(..., "--data", help="Reward-row JSONL to score (any file of that shape)."),
+    judge: str | None = typer.Option(None, "--judge", help="Judge name (trained, llm) or a trained-judge folder."),
+    loto_train: Path | None = typer.Option(None, "--loto-train", help="Fit per trace on this file minus the trace (leave-one-trace-out)."),
+    model: str | None = typer.Option(None, "--model", help="Model spec for the llm judge, e.g. local/qwen2.5-coder-1.5b."),
+    examples: Path | None = typer.Option(None, "--examples", help="Reward rows the llm judge retrieves few-shot examples from."),
+    limit: int = typer.Option(0, "--limit", help="Score only the first N rows (0 = all)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for fits and bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+) -> None:
+    """Agreement with people per category, accuracy, precision, recall, F1 (95% bootstrap CIs)."""
+    from proactive.data.loaders import load_reward_rows
+    from proactive.judge.evaluate import report_markdown
+    from proactive.judge.train import eval_with_judge, eval_with_loto
+
+    if (judge is None) == (loto_train is None):
+        raise UserError("judge eval: give exactly one of --judge NAME_OR_DIR or --loto-train TRAIN_FILE")
+    rows = load_reward_rows(data)
+    if limit:
+        rows = rows[:limit]
+    if not rows:
+        raise UserError(f"{data}: no rows to score")
+    with _progress() as progress:
+        if loto_train is not None:
+            report = eval_with_loto(loto_train, rows, seed, progress)
+            title = f"leave-one-trace-out (fit on {loto_train} minus each scored trace)"
+        else:
+            options: dict[str, object] = {}
+            if model:
+                options["model"] = model
+            if examples:
+                options["examples"] = examples
+            report = eval_with_judge(str(judge), rows, options, seed, progress)
+            title = f"judge {judge}"
+    if report.overlap_rows:
+        err.print(
+            f"warning: {report.overlap_rows} of {report.rows} scored rows come from traces the judge was "
+            "trained on; these figures leak (use --loto-train or --exclude-traces)",
+            markup=False,
+        )
+    if as_json:
+        typer.echo(json.dumps(report.flat()))
+    else:
+        typer.echo(report_markdown(report, title))
+
+
+@app.command("agree")
+def agree_command(
+    run_dir: Path = typer.Argument(..., help="A bench run folder (predictions/<trace>.json)."),
+    judges: list[str] = typer.Option(..., "--judges", help="Two judges: names or trained-judge folders."),
+    model: str | None = typer.Option(None, "--model", help="Model spec for an llm judge."),
+    as_json: bool = typer.Option(False, "--json", help="Print the agreement as JSON."),
+) -> None:
+    """Agreement of two judges on the proposals of a bench run (Cohen's kappa, per kind)."""
+    from proactive.judge.agree import agreement_between, judge_pairs, load_run_pairs
+    from proactive.judge.base import get_judge
+
+    if len(judges) != 2:
+        raise UserError("judge agree: give exactly two judges, e.g. --judges trained --judges llm")
+    steps = load_run_pairs(run_dir)
+    pairs = [pair for _, _, pair in steps]
+    verdicts = []
+    with _progress() as progress:
+        for name in judges:
+            options: dict[str, object] = {"model": model} if model and name == "llm" else {}
+            instance = get_judge(name, **options)
+            task = progress.add_task(f"judge {name}", total=len(pairs))
+            results = asyncio.run(judge_pairs(instance, pairs, lambda d, t, k=task: progress.update(k, completed=d)))
+            verdicts.append([accepted for accepted, _ in results])
+    result = agreement_between(judges, verdicts[0], verdicts[1], [task is not None for _, task in pairs])
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    typer.echo(f"{result.steps} steps from {run_dir}; agreement {result.agreement:.3f}, kappa {result.cohen_kappa}")
+    for name, rate in result.accept_rate.items():
+        typer.echo(f"  {name} accepts {rate:.3f}")
+    typer.echo(f"  on tasks {result.agreement_tasks}, on silences {result.agreement_silences}; {result.both}")

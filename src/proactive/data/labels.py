@@ -38,7 +38,7 @@ def group_rows_by_trace(rows: Iterable[AnnotatedRow]) -> dict[str, list[Annotate
     return dict(groups)
 
 
-def test_trace_keys(traces: Iterable[Trace]) -> dict[str, str]:
+def trace_keys_by_id(traces: Iterable[Trace]) -> dict[str, str]:
     """Trace file stem -> trace identity key, for matching reward rows to test traces."""
     return {trace.id: trace_key_of_events(trace.events) for trace in traces}
 

@@ -170,7 +170,9 @@ def load_seeds(path: Path) -> list[SeedSetting]:
     for name, spec in raw.items():
         tasks = _field(spec, "tasks", list, path, str(name), "a list of task strings")
         samples = _field(spec, "sample_events", list, path, str(name), "a list of event sentences")
-        seeds.append(SeedSetting(name=str(name), tasks=[str(t) for t in tasks], sample_events=[str(s) for s in samples]))
+        seeds.append(
+            SeedSetting(name=str(name), tasks=[str(t) for t in tasks], sample_events=[str(s) for s in samples])
+        )
     return seeds
 
 
@@ -178,14 +180,20 @@ def parse_scene(raw: Any, path: Path, where: str, scene_id: str) -> Scene:
     """One scene mapping with `environment` and `user`."""
     env = _field(raw, "environment", dict, path, where, "a mapping")
     user = _field(raw, "user", dict, path, where, "a mapping")
-    text_fields = {k: _field(env, k, str, path, f"{where}.environment", "a string") for k in ("theme", "description")}
-    list_fields = {
-        k: [str(v) for v in _field(env, k, list, path, f"{where}.environment", "a list of strings")]
-        for k in ("entities", "agent_ops", "events_example")
-    }
+    env_where = f"{where}.environment"
+
+    def strings(key: str) -> list[str]:
+        return [str(v) for v in _field(env, key, list, path, env_where, "a list of strings")]
+
     return Scene(
         id=scene_id,
-        environment=SceneEnvironment(**text_fields, **list_fields),
+        environment=SceneEnvironment(
+            theme=_field(env, "theme", str, path, env_where, "a string"),
+            description=_field(env, "description", str, path, env_where, "a string"),
+            entities=strings("entities"),
+            agent_ops=strings("agent_ops"),
+            events_example=strings("events_example"),
+        ),
         user=SceneUser(
             goal=_field(user, "goal", str, path, f"{where}.user", "a string"),
             description=_field(user, "description", str, path, f"{where}.user", "a string"),

@@ -1,0 +1,52 @@
+"""Leave-one-trace-out sweep of trained-judge settings over the reward rows (model choice by LOTO only).
+
+    .venv/bin/python bench/judge_loto_sweep.py [--data DIR] [--quick]
+
+Prints one line per setting: accuracy, F1, category-balanced accuracy, per-category agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+from proactive.data.loaders import REWARD_FILE, load_reward_rows
+from proactive.judge.features import FeatureBuilder
+from proactive.judge.loto import loto_report
+from proactive.judge.trained import TrainedSettings
+from proactive.settings import data_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=None, help="ProactiveBench folder")
+    parser.add_argument("--quick", action="store_true", help="a handful of settings only")
+    args = parser.parse_args()
+    rows = load_reward_rows(data_dir(args.data) / REWARD_FILE)
+    builder = FeatureBuilder()
+    grid = {
+        "C": [0.01, 0.05, 0.3] if not args.quick else [0.05],
+        "help_C": [0.01, 0.05] if not args.quick else [0.05],
+        "balance": [True, False],
+        "unanimity_weight": [False, True],
+        "help_rows": ["histories", "silence"],
+        "task_embedding_dims": [0, 16] if not args.quick else [0],
+    }
+    keys = list(grid)
+    print("setting | acc | f1 | bal_acc | MN CR CD FA | seconds")
+    for values in itertools.product(*(grid[k] for k in keys)):
+        settings = TrainedSettings(**dict(zip(keys, values, strict=True)))  # type: ignore[arg-type]
+        start = time.perf_counter()
+        report = loto_report(rows, rows, settings, builder, resamples=0)
+        cats = " ".join(f"{report.categories[c].value:.3f}" for c in ("MN", "CR", "CD", "FA"))
+        label = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        print(
+            f"{label} | {report.accuracy.value:.3f} | {report.f1.value:.3f} | "
+            f"{report.balanced_accuracy.value:.3f} | {cats} | {time.perf_counter() - start:.1f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Assemble a report for a run folder (or a folder of released-format predictions).
+
+The scored agent comes first, then the always / never baselines (from the run's
+`baselines/` folders when `bench run` produced them with the same judge, else computed
+from the labels without a judge), then the published agents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from proactive.agent.baselines import GENERIC_TASK
+from proactive.bench.content import LabelBook, content_verdict
+from proactive.bench.metrics import BOOTSTRAP_SAMPLES, EventOutcome
+from proactive.bench.published import load_published
+from proactive.bench.report import DIFFERENT_JUDGE, Report, ReportRow
+from proactive.bench.score import ScoredTrace, score_source, score_traces
+from proactive.bench.store import MANIFEST, RunFolder
+from proactive.data.fetch import folder_hash
+from proactive.data.loaders import load_splits
+
+BASELINES = ("always", "never")
+BASELINE_DIR = "baselines"
+
+
+def baseline_scored(name: str, book: LabelBook) -> list[ScoredTrace]:
+    """Outcomes of `always` or `never` on every test trace, from the labels (no judge)."""
+    scored = []
+    for trace in book.traces.values():
+        outcomes = []
+        for index in range(len(trace.events)):
+            label = book.for_step(trace.id, trace.events[: index + 1])
+            content = None
+            if name == "always" and label is not None and label.help_needed:
+                verdict = content_verdict(GENERIC_TASK, label)
+                content = (verdict.nearest_accepted, verdict.similarity_accepted) if verdict else None
+            outcomes.append(EventOutcome(
+                trace=trace.id, proposed=name == "always", help_needed=label.help_needed if label else None,
+                content=content,
+            ))  # fmt: skip
+        scored.append(ScoredTrace(trace_id=trace.id, outcomes=outcomes, unlabelled=[]))
+    return scored
+
+
+def _describe(manifest: dict[str, Any] | None, source: Path) -> tuple[str, str]:
+    if manifest is None:
+        return source.name, "as stored in the files"
+    name = manifest.get("agent", source.name)
+    if manifest.get("model"):
+        name += f" ({manifest['model']})"
+    return name, str(manifest.get("judge") or "none")
+
+
+def _baseline_rows(source: Path, data: Path, book: LabelBook, samples: int, skip: str | None) -> list[ReportRow]:
+    rows = []
+    for name in BASELINES:
+        if name == skip:
+            continue
+        folder = source / BASELINE_DIR / name
+        if (folder / MANIFEST).is_file():
+            manifest = RunFolder(folder).read_manifest() or {}
+            metrics = score_source(folder, data, samples)
+            rows.append(ReportRow(name=name, judge=str(manifest.get("judge") or "none"), metrics=metrics))
+        else:
+            metrics = score_traces(baseline_scored(name, book), load_splits(data), book, samples)
+            rows.append(ReportRow(name=name, judge="none (labels only)", metrics=metrics))
+    return rows
+
+
+def _published_rows(data: Path) -> list[ReportRow]:
+    rows = []
+    for agent, splits in load_published(data).items():
+        metrics = {"splits": {s: {"paper": figures, "timing": None, "content": None} for s, figures in splits.items()}}
+        rows.append(ReportRow(name=agent, judge=DIFFERENT_JUDGE, metrics=metrics, published=True))
+    return rows
+
+
+def _notes(manifest: dict[str, Any] | None, data: Path, book: LabelBook, main: dict[str, Any]) -> list[str]:
+    labelled = len(book.by_event)
+    notes = [f"data: {data} (hash {folder_hash(data)}); {labelled} labelled test events, "
+             f"{book.help_needed_count} need help (human annotations)"]  # fmt: skip
+    if manifest is not None:
+        judge = manifest.get("judge") or "none"
+        notes.append(f"judge: {judge}: {manifest.get('judge_provenance', 'provenance not stated')}")
+        if manifest.get("agent_provenance"):
+            notes.append(f"agent's learned parts: {manifest['agent_provenance']}")
+        tokens = manifest.get("tokens", {})
+        notes.append(
+            f"run: {manifest.get('events_done')}/{manifest.get('events_total')} events, "
+            f"wall {manifest.get('wall_seconds', 0):.0f} s, prompt tokens {tokens.get('prompt_tokens', 0):.0f} "
+            f"(newly evaluated {tokens.get('new_prompt_tokens', 0):.0f}), generated {tokens.get('completion_tokens', 0):.0f}"
+        )
+    else:
+        notes.append("judge: the judgements stored in the files (paper protocol), none for timing and content")
+    notes += [
+        "timing and content need no judge: they compare with the annotators' help_needed labels and the "
+        "candidates they accepted or rejected (MiniLM cosine)",
+        "paper protocol: null, '', 'null', 'none' are silence (the authors' script counted 'null' as a task); "
+        "with these definitions false-alarm = 1 - precision",
+        f"published rows: the authors' CSVs, {DIFFERENT_JUDGE}, counted by their script: not comparable",
+    ]
+    unlabelled = sum(main.get("unlabelled_events", {}).values())
+    if unlabelled:
+        notes.append(f"{unlabelled} predicted events have no human label (text not in the test files): "
+                     "counted in the paper protocol only; listed in metrics.json")  # fmt: skip
+    if main.get("unmatched_files"):
+        notes.append(f"files matching no test trace (not in any split): {', '.join(main['unmatched_files'])}")
+    return notes
+
+
+def make_report(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> Report:
+    """Score `source` and everything shown beside it."""
+    book = LabelBook.load(data)
+    manifest = RunFolder(source).read_manifest() if (source / MANIFEST).is_file() else None
+    main_metrics = score_source(source, data, samples)
+    name, judge = _describe(manifest, source)
+    skip = manifest.get("agent") if manifest and not manifest.get("model") else None
+    about = {"source": str(source), "data": str(data), "data_hash": folder_hash(data), "manifest": manifest}
+    return Report(
+        main=ReportRow(name=name, judge=judge, metrics=main_metrics),
+        baselines=_baseline_rows(source, data, book, samples, skip),
+        published=_published_rows(data),
+        notes=_notes(manifest, data, book, main_metrics),
+        about=about,
+    )

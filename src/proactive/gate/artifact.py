@@ -1,0 +1,129 @@
+"""Gate artifacts on disk: one trained gate per folder, and leave-one-trace-out sets.
+
+A gate folder holds ``manifest.json`` (feature blocks, threshold, the trace keys it was
+trained on, its inner-CV figures) and ``weights.npz`` (standardisation and logistic
+weights: plain arrays, no pickle). A LOTO set is a folder with ``index.json`` naming one
+gate per test trace (trained without that trace) and an optional ``full`` gate trained
+on every trace.
+
+`pick_gate_folder` is the one place that decides which folder may score a trace: a gate
+that saw the trace is refused unless the caller allows it explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from proactive.errors import DataError, UserError
+
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.npz"
+INDEX = "index.json"
+
+
+class GateManifest(BaseModel):
+    """What a trained gate is and what it saw."""
+
+    kind: str = Field(default="trained", description="Gate implementation name in the GATES registry.")
+    blocks: list[str] = Field(description="Feature blocks, in canonical order (see gate/features.py).")
+    regularization: float = Field(description="Inverse L2 strength C of the logistic regression.")
+    threshold: float = Field(description="Probability at or above which the gate opens (chosen by grouped CV).")
+    training_traces: list[str] = Field(description="Trace keys ('time|text' of the first event) trained on.")
+    examples: int = Field(description="Distinct annotated histories trained on.")
+    positives: int = Field(description="How many of them needed help.")
+    inner_cv: dict[str, float] = Field(
+        default_factory=dict, description="Out-of-fold figures on the training traces (F1 at the threshold, AUC)."
+    )
+    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+class LotoEntry(BaseModel):
+    """One gate of a leave-one-trace-out set."""
+
+    trace_id: str = Field(description="Test trace file stem it must score, e.g. 'code_11'.")
+    trace_key: str = Field(description="Identity of that trace (first event 'time|text').")
+    folder: str = Field(description="Sub-folder (relative) holding the gate trained without it.")
+
+
+class LotoIndex(BaseModel):
+    """Index of a leave-one-trace-out gate set."""
+
+    entries: list[LotoEntry] = Field(description="One gate per held-out test trace.")
+    full: str | None = Field(default=None, description="Sub-folder of a gate trained on every trace, if any.")
+
+
+def save_gate(folder: Path, manifest: GateManifest, arrays: dict[str, np.ndarray]) -> None:
+    """Write a gate folder (manifest last, so a folder with a manifest is complete)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / WEIGHTS, **arrays)
+    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+
+def load_manifest(folder: Path) -> GateManifest:
+    """The manifest of a gate folder, or a one-line error."""
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise DataError(path, "", "", "gate manifest not found; train one with `proactive gate train`")
+    try:
+        return GateManifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(path, "", "", f"invalid gate manifest ({str(exc).splitlines()[0]})") from None
+
+
+def load_arrays(folder: Path) -> dict[str, np.ndarray]:
+    """The weight arrays of a gate folder."""
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise DataError(path, "", "", "gate weights not found; retrain with `proactive gate train`")
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
+def save_index(folder: Path, index: LotoIndex) -> None:
+    """Write the index of a LOTO set."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INDEX).write_text(index.model_dump_json(indent=2), encoding="utf-8")
+
+
+def load_index(folder: Path) -> LotoIndex | None:
+    """The LOTO index of `folder`, or None when it is a single gate."""
+    path = folder / INDEX
+    if not path.is_file():
+        return None
+    try:
+        return LotoIndex.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(path, "", "", f"invalid gate index ({str(exc).splitlines()[0]})") from None
+
+
+def pick_gate_folder(folder: Path, trace_key: str | None, allow_seen: bool) -> tuple[Path, bool]:
+    """The gate folder that may score the trace `trace_key`, and whether it saw that trace.
+
+    A LOTO set gives the gate trained without the trace; a trace outside every entry (or
+    unknown, `trace_key` None, as in live use) gets the `full` gate. A gate whose
+    training traces include `trace_key` is refused unless `allow_seen`.
+    """
+    if not folder.is_dir():
+        raise UserError(f"{folder}: gate folder not found; train one with `proactive gate train --out DIR`")
+    index = load_index(folder)
+    chosen = folder
+    if index is not None:
+        entry = next((e for e in index.entries if trace_key is not None and e.trace_key == trace_key), None)
+        if entry is not None:
+            chosen = folder / entry.folder
+        elif index.full is not None:
+            chosen = folder / index.full
+        else:
+            raise UserError(f"{folder / INDEX}: no gate for this trace and no 'full' gate; retrain with --loto")
+    manifest = load_manifest(chosen)
+    seen = trace_key is not None and trace_key in set(manifest.training_traces)
+    if seen and not allow_seen:
+        raise UserError(
+            f"{chosen}: this gate was trained on the trace being scored ({trace_key[:60]!r}); "
+            "use a LOTO set (`proactive gate train --loto`) or pass --allow-seen to accept the leak"
+        )
+    return chosen, seen

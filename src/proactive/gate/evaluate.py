@@ -1,0 +1,201 @@
+"""Leave-one-trace-out evaluation of gates against the human help-needed labels.
+
+For each of the 12 ProactiveBench test traces, a gate trained on the other traces' rows
+(never a row of the scored trace: checked, not assumed) scores every event of it. The
+timing metrics treat "gate opens" as "propose" and `help_needed` as the truth, and their
+95% intervals come from resampling whole traces.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from proactive.data.grouping import drop_traces
+from proactive.data.labels import event_labels, trace_key_of_events
+from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
+from proactive.gate.training import GateExample, TrainSpec, examples_from_rows
+from proactive.types import AnnotatedRow, Trace
+
+METRICS = ("f1", "precision", "recall", "accuracy", "balanced_accuracy")
+
+
+class TraceScores(BaseModel):
+    """One held-out trace: per labelled event, the gate's probability, decision and the truth."""
+
+    trace_id: str
+    probabilities: list[float]
+    opened: list[bool]
+    truth: list[bool]
+    seconds: float = Field(description="Wall time spent scoring this trace's events.")
+    training_traces: list[str] = Field(description="Trace keys the scoring gate was trained on.")
+
+
+class GateReport(BaseModel):
+    """Pooled LOTO figures with 95% trace-bootstrap intervals."""
+
+    gate: str
+    events: int
+    positives: int
+    f1: float
+    precision: float
+    recall: float
+    accuracy: float
+    balanced_accuracy: float
+    auc: float
+    opened: int
+    ms_per_event: float
+    intervals: dict[str, tuple[float, float]]
+    always_propose_f1: float
+    per_trace: dict[str, float] = Field(description="F1 per held-out trace.")
+    notes: list[str] = Field(default_factory=list)
+
+
+def timing_metrics(opened: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Precision, recall, F1, accuracy, balanced accuracy of 'propose when opened'."""
+    tp = float(np.sum(opened & truth))
+    fp = float(np.sum(opened & ~truth))
+    fn = float(np.sum(~opened & truth))
+    tn = float(np.sum(~opened & ~truth))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    specificity = tn / (tn + fp) if tn + fp else 0.0
+    return {
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "accuracy": (tp + tn) / max(1.0, tp + fp + fn + tn),
+        "balanced_accuracy": (recall + specificity) / 2,
+    }
+
+
+def bootstrap_intervals(
+    scores: Sequence[TraceScores], resamples: int = 2000, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """95% percentile intervals of each metric, resampling whole traces with replacement."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {m: [] for m in METRICS}
+    for _ in range(resamples):
+        picked = [scores[i] for i in rng.integers(0, len(scores), len(scores))]
+        opened = np.array([o for s in picked for o in s.opened], dtype=bool)
+        truth = np.array([t for s in picked for t in s.truth], dtype=bool)
+        for name, value in timing_metrics(opened, truth).items():
+            draws[name].append(value)
+    return {m: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for m, v in draws.items()}
+
+
+def summarize(gate: str, scores: Sequence[TraceScores], notes: Sequence[str] = ()) -> GateReport:
+    """Pool per-trace scores into one report."""
+    from proactive.gate.training import auc
+
+    opened = np.array([o for s in scores for o in s.opened], dtype=bool)
+    truth = np.array([t for s in scores for t in s.truth], dtype=bool)
+    probabilities = np.array([p for s in scores for p in s.probabilities])
+    events = len(truth)
+    seconds = sum(s.seconds for s in scores)
+    return GateReport(
+        gate=gate,
+        events=events,
+        positives=int(truth.sum()),
+        **timing_metrics(opened, truth),
+        auc=auc(probabilities, truth),
+        opened=int(opened.sum()),
+        ms_per_event=1000 * seconds / max(1, events),
+        intervals=bootstrap_intervals(scores),
+        always_propose_f1=timing_metrics(np.ones_like(truth), truth)["f1"],
+        per_trace={s.trace_id: timing_metrics(np.array(s.opened), np.array(s.truth))["f1"] for s in scores},
+        notes=list(notes),
+    )
+
+
+class LotoData(BaseModel):
+    """Test traces, their labels and the annotated rows, loaded once."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    traces: list[Trace]
+    rows: list[AnnotatedRow]
+    truth: dict[str, list[tuple[int, bool]]] = Field(description="trace id -> (event index, help_needed).")
+
+
+def load_loto_data(data: Path, split: str = "real_average") -> LotoData:
+    """Load the test traces of `split`, all annotated rows, and per-event labels."""
+    traces = load_test_traces(data, split)
+    rows = load_reward_rows(data / REWARD_FILE)
+    labels = event_labels(traces, rows)
+    truth = {
+        trace.id: [(i, labels[(trace.id, i)].help_needed) for i in range(len(trace.events)) if (trace.id, i) in labels]
+        for trace in traces
+    }
+    return LotoData(traces=traces, rows=rows, truth=truth)
+
+
+def loto_examples(data: LotoData, trace: Trace) -> list[GateExample]:
+    """Training examples for scoring `trace`: every row of every other trace.
+
+    Raises if a row of `trace` slipped through, so the protocol cannot leak silently.
+    """
+    held_key = trace_key_of_events(trace.events)
+    examples = examples_from_rows(drop_traces(data.rows, {held_key}))
+    leaked = [e for e in examples if e.trace_key == held_key]
+    if leaked:
+        raise AssertionError(f"LOTO leak: {len(leaked)} training examples come from held-out trace {trace.id}")
+    return examples
+
+
+ScoreFn = Callable[[Trace, list[GateExample]], TraceScores]
+
+
+def score_trace_with_trained(spec: TrainSpec) -> ScoreFn:
+    """Scorer for the trained gate: train on the examples, score the trace event by event."""
+    from proactive.gate.trained import TrainedGate
+    from proactive.gate.training import default_encoder, train_gate
+    from proactive.models.embeddings import EmbeddingCache
+
+    def score(trace: Trace, examples: list[GateExample]) -> TraceScores:
+        manifest, arrays = train_gate(examples, spec, default_encoder())
+        # A fresh in-memory cache: each sentence is encoded when its event arrives, as live.
+        cold = EmbeddingCache(Path(":memory:"))
+        gate = TrainedGate(manifest, arrays, cold.encode)
+        started = time.perf_counter()
+        probabilities = [float(gate.probabilities([trace.events[: i + 1]])[0]) for i in range(len(trace.events))]
+        seconds = time.perf_counter() - started
+        return TraceScores(
+            trace_id=trace.id,
+            probabilities=probabilities,
+            opened=[p >= gate.threshold for p in probabilities],
+            truth=[],
+            seconds=seconds,
+            training_traces=manifest.training_traces,
+        )
+
+    return score
+
+
+def run_loto(data: LotoData, score: ScoreFn, progress: Callable[[str], None] | None = None) -> list[TraceScores]:
+    """Score every test trace with a gate that never saw it; keep only labelled events."""
+    results = []
+    for trace in data.traces:
+        if progress is not None:
+            progress(trace.id)
+        examples = loto_examples(data, trace)
+        scored = score(trace, examples)
+        if trace_key_of_events(trace.events) in set(scored.training_traces):
+            raise AssertionError(f"LOTO leak: the gate scoring {trace.id} was trained on it")
+        labelled = data.truth[trace.id]
+        per_event = len(trace.events)
+        results.append(
+            scored.model_copy(
+                update={
+                    "probabilities": [scored.probabilities[i] for i, _ in labelled],
+                    "opened": [scored.opened[i] for i, _ in labelled],
+                    "truth": [t for _, t in labelled],
+                    "seconds": scored.seconds * len(labelled) / max(1, per_event),
+                }
+            )
+        )
+    return results

@@ -1,0 +1,69 @@
+"""The trained gate: history features -> logistic regression -> probability help is needed.
+
+Loaded from a gate folder (see gate/artifact.py). Each event sentence is encoded once
+per process and kept in memory, so scoring the next prefix of a trace costs one MiniLM
+encode of the new event plus a dot product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from proactive.agent.base import AgentConfig, Observation
+from proactive.gate.artifact import GateManifest, load_arrays, load_manifest, pick_gate_folder
+from proactive.gate.features import Encoder, featurize
+from proactive.gate.training import default_encoder, predict_logistic
+from proactive.types import Event
+
+
+class TrainedGate:
+    """Gate protocol implementation backed by a saved logistic model."""
+
+    name = "trained"
+
+    def __init__(
+        self,
+        manifest: GateManifest,
+        arrays: dict[str, np.ndarray],
+        encode: Encoder | None = None,
+        folder: Path | None = None,
+        saw_trace: bool = False,
+    ) -> None:
+        self.manifest = manifest
+        self.arrays = arrays
+        self.threshold = manifest.threshold
+        self.folder = folder
+        #: True when this gate was trained on the trace it is scoring (allowed only by a flag).
+        self.saw_trace = saw_trace
+        self._encode = encode
+
+    @classmethod
+    def load(cls, folder: Path, encode: Encoder | None = None, saw_trace: bool = False) -> TrainedGate:
+        """A gate from one gate folder."""
+        return cls(load_manifest(folder), load_arrays(folder), encode, folder, saw_trace)
+
+    def probabilities(self, histories: Sequence[Sequence[Event]]) -> np.ndarray:
+        """Probability that help is needed after the last event of each history."""
+        if self._encode is None:
+            self._encode = default_encoder()
+        features = featurize(histories, self.manifest.blocks, self._encode)
+        return predict_logistic(self.arrays, features)
+
+    async def __call__(self, observation: Observation) -> float:
+        return float(self.probabilities([observation.history])[0])
+
+
+def create(config: AgentConfig) -> TrainedGate:
+    """Gate registry factory: `config.gate` is a gate folder or a LOTO set folder."""
+    from proactive.errors import UserError
+
+    if not config.gate:
+        raise UserError("the trained gate needs a gate folder: pass --gate DIR (from `proactive gate train`)")
+    folder, seen = pick_gate_folder(Path(config.gate).expanduser(), config.trace_key, config.allow_seen)
+    gate = TrainedGate.load(folder, saw_trace=seen)
+    if config.threshold is not None:
+        gate.threshold = config.threshold
+    return gate

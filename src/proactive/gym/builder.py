@@ -1,0 +1,254 @@
+"""Scene builder: seed tasks -> scenes, written by a model in several short steps.
+
+Steps per scene (each a small, schema-validated call, so the embedded model never has
+to write a whole scene in one breath): profile and character, context, entities,
+the assistant's operations with arguments, example events in the style of the seed's
+sample events. The goal is the seed task itself, as in the released scenes.yaml.
+Near-duplicates (by sentence-embedding similarity of theme, setting and person) are
+dropped. The output file is rewritten after every scene, so a stopped build resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import yaml
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from proactive.gym.calls import CallFailed, ask
+from proactive.models.base import ChatModel
+from proactive.types import Scene, SceneEnvironment, SceneUser, SeedSetting
+
+#: Variety for several scenes per seed: each variant is told what kind of person to invent.
+PERSONAS = (
+    "a university student",
+    "an experienced professional",
+    "a freelancer working from home",
+    "a beginner who learns as they go",
+    "a busy parent",
+    "a retired person",
+    "a team lead in a small company",
+    "a non-native English speaker",
+)
+SETTING_NAMES = {
+    "codingassistant": "programming on a computer",
+    "writingassistant": "researching and writing on a computer",
+    "dailyassistant": "daily life tasks at home or at work with a computer and a phone",
+}
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=60)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=360)]
+EventText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=200)]
+
+
+def normalise_operation(text: str) -> str:
+    """'Open File(path)' -> 'open_file(path)'; a bare name gets '()'."""
+    name, _, rest = text.strip().partition("(")
+    name = re.sub(r"\W+", "_", name.strip()).strip("_").lower() or "operation"
+    arguments = rest.rsplit(")", 1)[0].strip() if rest else ""
+    return f"{name}({arguments})"
+
+
+Operation = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=3, max_length=60), AfterValidator(normalise_operation)
+]
+
+
+class SceneProfile(BaseModel):
+    theme: Short
+    person: Text
+
+
+class SceneContext(BaseModel):
+    description: Text
+
+
+class SceneEntities(BaseModel):
+    entities: list[Short] = Field(min_length=3, max_length=7)
+
+
+class SceneOperations(BaseModel):
+    operations: list[Operation] = Field(min_length=3, max_length=9)
+
+
+class SceneEvents(BaseModel):
+    events: list[EventText] = Field(min_length=3, max_length=9)
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    """Counts and generation caps per call."""
+
+    entities: int = 5
+    operations: int = 6
+    events: int = 6
+    samples: int = 4
+    profile_tokens: int = 110
+    context_tokens: int = 120
+    entities_tokens: int = 90
+    operations_tokens: int = 120
+    events_tokens: int = 330
+
+
+@dataclass(frozen=True)
+class SeedTask:
+    """One seed task picked for building, with the identity its scenes take."""
+
+    setting: SeedSetting
+    index: int
+    task: str
+
+    def scene_id(self, variant: int) -> str:
+        return f"{self.setting.name}-{self.index:03d}-v{variant}"
+
+
+def pick_seed_tasks(settings: list[SeedSetting], limit: int | None) -> list[SeedTask]:
+    """Seed tasks taken round-robin over settings (coding, writing, daily, coding, ...)."""
+    picked: list[SeedTask] = []
+    longest = max((len(s.tasks) for s in settings), default=0)
+    for index in range(longest):
+        for setting in settings:
+            if index < len(setting.tasks):
+                picked.append(SeedTask(setting, index, setting.tasks[index]))
+    return picked[:limit] if limit else picked
+
+
+def _samples(seed: SeedTask, count: int) -> list[str]:
+    events = seed.setting.sample_events
+    if not events:
+        return []
+    start = (seed.index * count) % len(events)
+    return [events[(start + offset) % len(events)] for offset in range(min(count, len(events)))]
+
+
+async def build_scene(model: ChatModel, seed: SeedTask, variant: int, limits: BuildLimits) -> Scene:
+    """One scene for a seed task (raises CallFailed when a step stays unusable)."""
+    setting = SETTING_NAMES.get(seed.setting.name, seed.setting.name)
+    persona = PERSONAS[(seed.index + variant) % len(PERSONAS)]
+    profile = await ask(
+        model, "scene_profile.j2", SceneProfile, limits.profile_tokens, setting=setting, task=seed.task, persona=persona
+    )
+    shared = {"theme": profile.theme, "task": seed.task}
+    context = await ask(
+        model, "scene_context.j2", SceneContext, limits.context_tokens, person=profile.person, **shared
+    )
+    shared["description"] = context.description
+    entities = await ask(model, "scene_entities.j2", SceneEntities, limits.entities_tokens, count=limits.entities, **shared)
+    operations = await ask(
+        model, "scene_operations.j2", SceneOperations, limits.operations_tokens,
+        entities=entities.entities, count=limits.operations, **shared,
+    )  # fmt: skip
+    events = await ask(
+        model, "scene_events.j2", SceneEvents, limits.events_tokens,
+        entities=entities.entities, operations=operations.operations, count=limits.events,
+        samples=_samples(seed, limits.samples), **shared,
+    )  # fmt: skip
+    return Scene(
+        id=seed.scene_id(variant),
+        environment=SceneEnvironment(
+            theme=profile.theme,
+            description=context.description,
+            entities=list(dict.fromkeys(entities.entities)),
+            agent_ops=list(dict.fromkeys(operations.operations)),
+            events_example=events.events,
+        ),
+        user=SceneUser(goal=seed.task, description=profile.person),
+    )
+
+
+def scene_text(scene: Scene) -> str:
+    """What near-duplicate filtering compares: theme, setting and person."""
+    return f"{scene.environment.theme}. {scene.environment.description} {scene.user.description}"
+
+
+def is_near_duplicate(vector: np.ndarray, kept: list[np.ndarray], threshold: float) -> float | None:
+    """The highest cosine similarity to a kept scene when it reaches `threshold`, else None."""
+    if not kept or threshold >= 1.0:
+        return None
+    best = float(np.max(np.stack(kept) @ vector))
+    return best if best >= threshold else None
+
+
+def scene_record(scene: Scene) -> dict[str, Any]:
+    """The scenes.yaml form of a scene (plus its id)."""
+    return {"id": scene.id, **scene.model_dump(exclude={"id"})}
+
+
+def write_scenes(path: Path, records: list[dict[str, Any]]) -> None:
+    """Rewrite the scenes file atomically."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    text = yaml.safe_dump(records, sort_keys=True, allow_unicode=True, width=100)
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def existing_records(path: Path) -> list[dict[str, Any]]:
+    """Scenes already in the output file (their ids let a build resume)."""
+    if not path.is_file():
+        return []
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+
+
+@dataclass
+class BuildReport:
+    """What one build did, for the closing line."""
+
+    written: int = 0
+    kept_before: int = 0
+    duplicates: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def plan(seeds: list[SeedTask], per_seed: int) -> Iterator[tuple[SeedTask, int]]:
+    for seed in seeds:
+        for variant in range(per_seed):
+            yield seed, variant
+
+
+async def build_scenes(
+    model: ChatModel,
+    seeds: list[SeedTask],
+    per_seed: int,
+    out: Path,
+    embed: Callable[[list[str]], np.ndarray],
+    threshold: float = 0.9,
+    limits: BuildLimits | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Build scenes for every (seed, variant) not yet in `out`, dropping near-duplicates."""
+    limits = limits or BuildLimits()
+    records = existing_records(out)
+    report = BuildReport(kept_before=len(records))
+    done_ids = {str(item.get("id")) for item in records}
+    kept = list(embed([_record_text(item) for item in records])) if records else []
+    for seed, variant in plan(seeds, per_seed):
+        scene_id = seed.scene_id(variant)
+        if scene_id not in done_ids:
+            try:
+                scene = await build_scene(model, seed, variant, limits)
+            except CallFailed as exc:
+                report.failures.append(f"{scene_id}: {exc}")
+            else:
+                vector = embed([scene_text(scene)])[0]
+                if is_near_duplicate(vector, kept, threshold) is not None:
+                    report.duplicates += 1
+                else:
+                    kept.append(vector)
+                    records.append(scene_record(scene))
+                    write_scenes(out, records)
+                    report.written += 1
+        if progress is not None:
+            progress(scene_id)
+    return report
+
+
+def _record_text(item: dict[str, Any]) -> str:
+    env, user = item.get("environment") or {}, item.get("user") or {}
+    return f"{env.get('theme', '')}. {env.get('description', '')} {user.get('description', '')}"

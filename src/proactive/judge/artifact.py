@@ -1,0 +1,118 @@
+"""The trained judge on disk: `model.json` (arrays as lists) + `manifest.json` (provenance).
+
+Plain JSON on purpose: no pickle to trust, readable by any version, a few hundred KB.
+Any damage (missing file, bad JSON, wrong fields, hash mismatch) becomes one `UserError`
+line naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from proactive import __version__
+from proactive.errors import UserError
+from proactive.judge.trained import JudgeModel
+from proactive.settings import state_dir
+
+MODEL_FILE = "model.json"
+MANIFEST_FILE = "manifest.json"
+FORMAT = "proactive-trained-judge/1"
+
+
+class Manifest(BaseModel):
+    """Where a trained judge came from: data, excluded traces, settings, code, grouped-CV scores."""
+
+    format: str = Field(default=FORMAT, description="Artifact format tag.")
+    created: str = Field(description="UTC time of training (ISO 8601).")
+    code_version: str = Field(description="proactive version (plus git commit when known).")
+    data_file: str = Field(description="Training file as given.")
+    data_sha256: str = Field(description="sha256 of the training file's bytes.")
+    rows: int = Field(description="Rows used for fitting (after exclusions).")
+    excluded_traces: list[str] = Field(default_factory=list, description="Trace keys dropped before fitting.")
+    excluded_rows: int = Field(default=0, description="Rows dropped with those traces.")
+    training_traces: list[str] = Field(description="Trace keys the judge has seen (for overlap warnings).")
+    settings: dict[str, object] = Field(description="TrainedSettings used.")
+    cv: dict[str, object] = Field(default_factory=dict, description="Leave-one-trace-out scores on the training rows.")
+    model_sha256: str = Field(default="", description="sha256 of model.json, checked on load.")
+
+
+def default_artifact_dir() -> Path:
+    """Where `proactive judge train` writes when no --out is given, and `trained` loads from."""
+    return state_dir() / "judge-trained"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """Package version, plus the git commit of the checkout when there is one."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def save_artifact(folder: Path, model: JudgeModel, manifest: Manifest) -> None:
+    """Write model.json then manifest.json (with the model's hash) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path = folder / MODEL_FILE
+    model_path.write_text(model.model_dump_json(), encoding="utf-8")
+    manifest.model_sha256 = file_sha256(model_path)
+    (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _read_json(path: Path, fix: str) -> object:
+    if not path.is_file():
+        raise UserError(f"{path}: missing; {fix}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: corrupt judge artifact ({type(exc).__name__}); {fix}") from None
+
+
+def load_artifact(folder: Path) -> tuple[JudgeModel, Manifest]:
+    """Load and check a trained-judge folder; one-line UserError when anything is wrong."""
+    fix = "retrain it with `proactive judge train --data FILE --out DIR`"
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no trained judge here; {fix}")
+    raw_manifest = _read_json(folder / MANIFEST_FILE, fix)
+    raw_model = _read_json(folder / MODEL_FILE, fix)
+    try:
+        manifest = Manifest.model_validate(raw_manifest)
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise UserError(f"{folder / MANIFEST_FILE}: field '{field}' invalid or missing; {fix}") from None
+    if manifest.format != FORMAT:
+        raise UserError(f"{folder / MANIFEST_FILE}: format '{manifest.format}' is not {FORMAT}; {fix}")
+    if manifest.model_sha256 and manifest.model_sha256 != file_sha256(folder / MODEL_FILE):
+        raise UserError(f"{folder / MODEL_FILE}: does not match the manifest's sha256 (damaged); {fix}")
+    try:
+        model = JudgeModel.model_validate(raw_model)
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise UserError(f"{folder / MODEL_FILE}: field '{field}' invalid or missing; {fix}") from None
+    return model, manifest

@@ -1,0 +1,186 @@
+"""Persistent response cache and exchange recorder, wrapped around every real backend.
+
+Re-running a finished step costs nothing: answers are stored in SQLite
+(`state_dir()/cache.sqlite`) under a hash of the request, so long runs resume where they
+stopped and repeated test runs are deterministic. The same hash (without the model
+spec) keys recorded exchanges in replay files, see `replay.py`.
+
+Record real exchanges for tests: set `PROACTIVE_RECORD=<file.jsonl>` (or pass
+`record=path` to `get_model`) and every answer the model gives is appended as one JSON
+line that `replay/<file.jsonl>` can serve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from proactive.models.base import ChatModel, ChatResult, Message, Usage
+from proactive.models.structured import schema_fingerprint
+from proactive.settings import state_dir
+
+RECORD_ENV = "PROACTIVE_RECORD"
+SCHEMA_VERSION = 1
+
+
+def request_key(
+    messages: Sequence[Message],
+    schema: type[BaseModel] | None = None,
+    temperature: float = 0.0,
+    max_tokens: int = 512,
+    spec: str | None = None,
+    choices: Sequence[str] | None = None,
+) -> str:
+    """sha256 of everything that determines an answer (spec=None for replay files)."""
+    payload = {
+        "spec": spec,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "schema": schema_fingerprint(schema),
+        "temperature": float(temperature),
+        "max_tokens": int(max_tokens),
+        "choices": list(choices) if choices is not None else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _parsed_json(result: ChatResult) -> Any:
+    return result.parsed.model_dump(mode="json") if isinstance(result.parsed, BaseModel) else result.parsed
+
+
+def revive(entry: dict[str, Any], schema: type[BaseModel] | None) -> ChatResult:
+    """A ChatResult from a stored entry (cache row or replay line), marked as cached."""
+    parsed = entry.get("parsed")
+    if schema is not None and parsed is not None:
+        parsed = schema.model_validate(parsed)
+    return ChatResult(
+        text=entry["text"], parsed=parsed, usage=Usage(**(entry.get("usage") or {})), latency=0.0, cached=True
+    )
+
+
+class ResponseCache:
+    """key -> JSON answer, in one SQLite file shared by all processes (WAL mode)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or state_dir() / "cache.sqlite"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        with self._lock, self._db:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, spec TEXT NOT NULL, "
+                "answer TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT answer FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, spec: str, answer: dict[str, Any]) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, spec, answer, created) VALUES (?, ?, ?, ?)",
+                (key, spec, json.dumps(answer), time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+
+class Recorder:
+    """Appends exchanges to a JSONL file in the replay format."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def append(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, ensure_ascii=False)
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+class CachedModel:
+    """A ChatModel wrapper adding the response cache and/or the recorder."""
+
+    def __init__(self, inner: ChatModel, cache: ResponseCache | None, recorder: Recorder | None) -> None:
+        self.inner = inner
+        self.spec = inner.spec
+        self.cache = cache
+        self.recorder = recorder
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        """Answer from the cache when this exact request was answered before, else ask the model."""
+        key = request_key(messages, schema, temperature, max_tokens, spec=self.spec)
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is not None:
+            result = revive(stored, schema)
+        else:
+            result = await self.inner.generate(messages, schema, temperature, max_tokens)
+            if self.cache is not None:
+                answer = {"text": result.text, "parsed": _parsed_json(result), "usage": result.usage.model_dump()}
+                self.cache.put(key, self.spec, answer)
+        if self.recorder is not None:
+            self.recorder.append(
+                {
+                    "key": request_key(messages, schema, temperature, max_tokens),
+                    "kind": "generate",
+                    "model": self.spec,
+                    "request": {"messages": list(messages), "schema": schema.__name__ if schema else None,
+                                "temperature": temperature, "max_tokens": max_tokens},
+                    "text": result.text,
+                    "parsed": _parsed_json(result),
+                    "usage": result.usage.model_dump(),
+                }
+            )  # fmt: skip
+        return result
+
+    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        """Cached like generate; the key includes the choices."""
+        key = request_key(messages, spec=self.spec, choices=choices)
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is not None:
+            probabilities: dict[str, float] = stored["probabilities"]
+        else:
+            probabilities = await self.inner.choice_probabilities(messages, choices)
+            if self.cache is not None:
+                self.cache.put(key, self.spec, {"probabilities": probabilities})
+        if self.recorder is not None:
+            self.recorder.append(
+                {
+                    "key": request_key(messages, choices=choices),
+                    "kind": "choices",
+                    "model": self.spec,
+                    "request": {"messages": list(messages), "choices": list(choices)},
+                    "probabilities": probabilities,
+                }
+            )
+        return probabilities
+
+
+def wrap(model: ChatModel, cache: bool | ResponseCache = True, record: str | Path | None = None) -> ChatModel:
+    """Add the response cache (unless cache=False) and a recorder (record=path or $PROACTIVE_RECORD)."""
+    response_cache = cache if isinstance(cache, ResponseCache) else (ResponseCache() if cache else None)
+    record_path = record or os.environ.get(RECORD_ENV) or None
+    recorder = Recorder(Path(record_path)) if record_path else None
+    if response_cache is None and recorder is None:
+        return model
+    return CachedModel(model, response_cache, recorder)

@@ -1,0 +1,246 @@
+"""`local/<alias or path.gguf>`: embedded llama.cpp through llama-cpp-python.
+
+Built for the benchmark's access pattern: each trace is a conversation that grows one
+event at a time, so most of every prompt was already evaluated by the previous call.
+llama-cpp-python keeps the longest common token prefix of the KV cache between calls,
+so only new tokens cost anything, as long as the same trace keeps landing on the same
+`Llama` object. With `instances=N` we keep a pool and send each call to the free
+instance whose last conversation shares the longest prefix with the new one.
+
+The llama.cpp calls block, so they run in a worker thread; each instance serves one
+call at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from proactive.errors import UserError, missing_extra
+from proactive.models import store, structured
+from proactive.models.base import ChatModel, ChatResult, Message, Usage
+
+
+@dataclass
+class LlamaOptions:
+    """Options of the embedded backend (all keyword options of `get_model("local/...")`)."""
+
+    n_threads: int = 1  # two threads collapse when anything else runs on a 2-core machine
+    n_ctx: int = 8192  # room for a 30-event trace conversation plus the answer
+    n_batch: int = 512
+    instances: int = 1
+    seed: int = 0
+    max_string_length: int = structured.DEFAULT_MAX_STRING_LENGTH
+    verbose: bool = False
+
+
+@dataclass
+class _Instance:
+    """One Llama object plus what it last saw (for prefix routing)."""
+
+    llama: Any
+    busy: bool = False
+    transcript: str = ""
+
+
+def _transcript(messages: Sequence[Message]) -> str:
+    # Routing key: the conversation as text. Its common prefix with an instance's last
+    # conversation tracks the common token prefix closely, without rendering templates.
+    return "".join(f"\x00{m['role']}\x01{m['content']}" for m in messages)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    limit = min(len(a), len(b))
+    index = 0
+    while index < limit and a[index] == b[index]:
+        index += 1
+    return index
+
+
+def _token_prefix(old: np.ndarray, new: np.ndarray) -> int:
+    limit = min(len(old), len(new))
+    if limit == 0:
+        return 0
+    different = np.nonzero(old[:limit] != new[:limit])[0]
+    return int(different[0]) if len(different) else limit
+
+
+class LlamaModel:
+    """A GGUF model run in-process by llama.cpp."""
+
+    def __init__(self, name: str, options: LlamaOptions) -> None:
+        self.spec = f"local/{name}"
+        self.path: Path = store.resolve(name)
+        self.options = options
+        self._pool: list[_Instance] = []
+        self._condition = threading.Condition()
+
+    # -- pool -------------------------------------------------------------------------------
+
+    def _load(self) -> Any:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise missing_extra("llama-cpp-python", "local") from None
+        opts = self.options
+        return Llama(
+            model_path=str(self.path),
+            n_ctx=opts.n_ctx,
+            n_batch=opts.n_batch,
+            n_threads=opts.n_threads,
+            n_threads_batch=opts.n_threads,
+            seed=opts.seed,
+            verbose=opts.verbose,
+        )
+
+    @contextlib.contextmanager
+    def _instance_for(self, messages: Sequence[Message]) -> Iterator[_Instance]:
+        """Borrow the free instance that shares the longest prefix (create one if allowed)."""
+        key = _transcript(messages)
+        with self._condition:
+            while True:
+                free = [inst for inst in self._pool if not inst.busy]
+                best = max(free, key=lambda inst: _common_prefix(inst.transcript, key), default=None)
+                cold = best is None or _common_prefix(best.transcript, key) == 0
+                if cold and len(self._pool) < self.options.instances:
+                    best = _Instance(llama=None)
+                    self._pool.append(best)
+                if best is not None:
+                    best.busy = True
+                    break
+                self._condition.wait()
+        try:
+            if best.llama is None:
+                best.llama = self._load()
+            yield best
+        finally:
+            with self._condition:
+                best.busy = False
+                self._condition.notify_all()
+
+    # -- blocking calls (run in a worker thread) --------------------------------------------
+
+    def _chat(self, inst: _Instance, messages: Sequence[Message], **kwargs: Any) -> tuple[dict[str, Any], Usage]:
+        llama = inst.llama
+        before = np.array(llama._input_ids, copy=True)
+        try:
+            response = llama.create_chat_completion(messages=list(messages), **kwargs)
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise UserError(
+                    f"model '{self.spec}': conversation does not fit n_ctx={self.options.n_ctx} ({exc}); "
+                    "pass a larger n_ctx or shorten the history"
+                ) from None
+            raise
+        prompt_tokens = int(response["usage"]["prompt_tokens"])
+        reused = _token_prefix(before, np.asarray(llama._input_ids[:prompt_tokens]))
+        # llama.cpp re-evaluates the last token when the whole prompt was cached.
+        reused = min(reused, max(prompt_tokens - 1, 0))
+        usage = Usage(
+            prompt_tokens=prompt_tokens,
+            new_prompt_tokens=prompt_tokens - reused,
+            completion_tokens=int(response["usage"]["completion_tokens"]),
+        )
+        inst.transcript = _transcript(messages) + str(response["choices"][0]["message"].get("content") or "")
+        return response, usage
+
+    def _complete(
+        self, messages: Sequence[Message], temperature: float, max_tokens: int, schema_json: dict[str, Any] | None
+    ) -> tuple[str, Usage]:
+        kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "seed": self.options.seed}
+        if schema_json is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema_json}
+        with self._instance_for(messages) as inst:
+            response, usage = self._chat(inst, messages, **kwargs)
+        return str(response["choices"][0]["message"].get("content") or ""), usage
+
+    def _first_token_logits(self, messages: Sequence[Message]) -> tuple[np.ndarray, Any]:
+        """Logits of the answer's first token, captured by a logits processor (not sampled text)."""
+        from llama_cpp import LogitsProcessorList
+
+        captured: list[np.ndarray] = []
+
+        def capture(_input_ids: Any, scores: Any) -> Any:
+            if not captured:
+                captured.append(np.array(scores, dtype=np.float64, copy=True))
+            return scores
+
+        with self._instance_for(messages) as inst:
+            self._chat(inst, messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([capture]))
+            return captured[0], inst.llama
+
+    def _choice_mass(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        logits, llama = self._first_token_logits(messages)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        owner: dict[int, str] = {}
+        for choice in choices:
+            for form in structured.choice_variants(choice):
+                tokens = llama.tokenize(form.encode(), add_bos=False, special=False)
+                if tokens and owner.setdefault(tokens[0], choice) != choice:
+                    raise UserError(
+                        f"model '{self.spec}': choices '{owner[tokens[0]]}' and '{choice}' start with the "
+                        "same token; use choices with distinct first words (e.g. 'yes'/'no', 'A'/'B')"
+                    )
+        mass: dict[str, float] = {}
+        for token, choice in owner.items():
+            mass[choice] = mass.get(choice, 0.0) + float(probs[token])
+        return mass
+
+    # -- the ChatModel interface ------------------------------------------------------------
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        """Answer the conversation; with `schema` the answer is grammar-constrained and validated."""
+        started = time.perf_counter()
+        schema_json = structured.capped_schema(schema, self.options.max_string_length) if schema else None
+        text, usage = await asyncio.to_thread(self._complete, messages, temperature, max_tokens, schema_json)
+        parsed: BaseModel | None = None
+        if schema is not None:
+            parsed, error = structured.validate(schema, text)
+            if error is not None:
+                retry = structured.repair_messages(messages, text, error)
+                text, more = await asyncio.to_thread(self._complete, retry, temperature, max_tokens, schema_json)
+                usage = structured.add_usage(usage, more)
+                parsed, error = structured.validate(schema, text)
+                if error is not None:
+                    raise structured.output_error(self.spec, schema, error, text)
+        return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)
+
+    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        """Probability of each choice as the answer's first token, normalised over `choices`."""
+        mass = await asyncio.to_thread(self._choice_mass, messages, choices)
+        return structured.normalise(self.spec, choices, mass)
+
+
+_OPTION_NAMES = set(LlamaOptions.__dataclass_fields__)
+_WRAPPER_NAMES = {"cache", "record"}
+
+
+def create(name: str, **options: Any) -> ChatModel:
+    """Factory for `get_model("local/<alias or path.gguf>", **options)`."""
+    from proactive.models.cache import wrap
+
+    unknown = set(options) - _OPTION_NAMES - _WRAPPER_NAMES
+    if unknown:
+        raise UserError(
+            f"model 'local/{name}': unknown option(s) {sorted(unknown)}; "
+            f"known: {sorted(_OPTION_NAMES | _WRAPPER_NAMES)}"
+        )
+    wrapper = {k: options.pop(k) for k in list(options) if k in _WRAPPER_NAMES}
+    model = LlamaModel(name, LlamaOptions(**options))
+    return wrap(model, **wrapper)

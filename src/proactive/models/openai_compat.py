@@ -1,0 +1,229 @@
+"""`openai/<model>`: any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server).
+
+Base URL and key come from options or `OPENAI_BASE_URL` / `OPENAI_API_KEY` (a local
+server needs no real key). Transient failures (connection refused, timeouts, 429, 5xx)
+are retried with exponential backoff; calls are limited by a semaphore; structured
+output uses the strongest `response_format` the server accepts (json_schema, then
+llama.cpp's json_object+schema, then none with the schema in the prompt) and is always
+validated, with one repair retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from proactive.errors import UserError, missing_extra
+from proactive.models import structured as so
+from proactive.models.base import ChatModel, ChatResult, Message, Usage
+
+StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
+_MODES_AFTER: dict[str, str] = {"json_schema": "json_object", "json_object": "none"}
+
+
+@dataclass
+class OpenAIOptions:
+    """Options of the OpenAI-compatible backend (keyword options of `get_model("openai/...")`)."""
+
+    base_url: str | None = None  # default: $OPENAI_BASE_URL, else the SDK's default (api.openai.com)
+    api_key: str | None = None  # default: $OPENAI_API_KEY, else a placeholder for local servers
+    timeout: float = 120.0  # seconds per attempt
+    retries: int = 3  # extra attempts after a transient failure
+    backoff: float = 0.5  # first wait in seconds; doubles each retry
+    concurrency: int = 4  # calls in flight at once
+    structured: StructuredMode = "auto"  # response_format to use; auto steps down on 400/422
+    max_string_length: int = so.DEFAULT_MAX_STRING_LENGTH
+    top_logprobs: int = 20
+
+
+class RequestRejected(UserError):
+    """The server refused the request itself (4xx other than 429)."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class _LoopState:
+    """Client and semaphore for one event loop (httpx clients must not cross loops)."""
+
+    def __init__(self, options: OpenAIOptions) -> None:
+        try:
+            from openai import AsyncOpenAI
+        except ImportError:
+            raise missing_extra("openai", "openai") from None
+        self.client = AsyncOpenAI(
+            base_url=options.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            api_key=options.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
+            timeout=options.timeout,
+            max_retries=0,  # retries are ours: counted, configurable, with a clear final error
+        )
+        self.semaphore = asyncio.Semaphore(options.concurrency)
+
+
+class OpenAICompatModel:
+    """A chat model behind an OpenAI-compatible HTTP API."""
+
+    def __init__(self, name: str, options: OpenAIOptions) -> None:
+        self.spec = f"openai/{name}"
+        self.name = name
+        self.options = options
+        self.mode: str = options.structured
+        self.attempts = 0  # HTTP attempts made, including retries (for accounting and tests)
+        self.retries = 0
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState(self.options)
+        return state
+
+    async def _create(self, messages: Sequence[Message], **kwargs: Any) -> Any:
+        """One chat completion with retries on transient failures."""
+        import openai
+
+        state = self._state()
+        transient = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+        wait = self.options.backoff
+        payload: list[Any] = list(messages)  # our Message dicts are what the SDK's TypedDicts describe
+        for attempt in range(self.options.retries + 1):
+            try:
+                self.attempts += 1
+                async with state.semaphore:
+                    return await state.client.chat.completions.create(model=self.name, messages=payload, **kwargs)
+            except transient as exc:
+                if isinstance(exc, openai.InternalServerError) and "response_format" in str(exc):
+                    # llama.cpp's server answers 500 to a response_format it doesn't know: not transient
+                    raise RequestRejected(f"model '{self.spec}': server refused response_format: {exc}", 500) from None
+                if attempt == self.options.retries:
+                    raise UserError(
+                        f"model '{self.spec}': {state.client.base_url} failed after {attempt + 1} attempts "
+                        f"({type(exc).__name__}: {exc}); start the server or fix base_url / OPENAI_BASE_URL"
+                    ) from None
+                self.retries += 1
+                await asyncio.sleep(wait)
+                wait *= 2
+            except openai.APIStatusError as exc:
+                raise RequestRejected(
+                    f"model '{self.spec}': server said {exc.status_code}: {exc.message}", exc.status_code
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _response_format(self, mode: str, schema: type[BaseModel]) -> dict[str, Any] | None:
+        capped = so.capped_schema(schema, self.options.max_string_length)
+        if mode == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": capped}}
+        if mode == "json_object":  # llama.cpp server: grammar from the schema
+            return {"type": "json_object", "schema": capped}
+        return None
+
+    async def _structured_call(self, messages: Sequence[Message], schema: type[BaseModel], **kwargs: Any) -> Any:
+        """Call with the best response_format the server accepts, stepping down on 400/422."""
+        mode = "json_schema" if self.mode == "auto" else self.mode
+        while True:
+            response_format = self._response_format(mode, schema)
+            prompt = list(messages)
+            if response_format is None:
+                instruction = "Answer with only a JSON object for this JSON schema: " + json.dumps(
+                    so.capped_schema(schema, self.options.max_string_length)
+                )
+                prompt = [*prompt, {"role": "system", "content": instruction}]
+            try:
+                extra = {"response_format": response_format} if response_format else {}
+                response = await self._create(prompt, **kwargs, **extra)
+            except RequestRejected as exc:
+                refused_format = exc.status_code in (400, 422) or "response_format" in str(exc)
+                if self.mode != "auto" or mode not in _MODES_AFTER or not refused_format:
+                    raise
+                mode = _MODES_AFTER[mode]
+                continue
+            if self.mode == "auto":
+                self.mode = mode  # remember what this server accepts
+            return response
+
+    @staticmethod
+    def _usage(response: Any) -> Usage:
+        usage = getattr(response, "usage", None)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        return Usage(
+            prompt_tokens=prompt,
+            new_prompt_tokens=prompt,  # servers don't report prefix reuse reliably; count it all
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+
+    async def _ask(
+        self, messages: Sequence[Message], schema: type[BaseModel] | None, temperature: float, max_tokens: int
+    ) -> tuple[str, Usage]:
+        kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        if schema is None:
+            response = await self._create(messages, **kwargs)
+        else:
+            response = await self._structured_call(messages, schema, **kwargs)
+        return str(response.choices[0].message.content or ""), self._usage(response)
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        """Answer the conversation; with `schema`, `parsed` holds a validated instance."""
+        started = time.perf_counter()
+        text, usage = await self._ask(messages, schema, temperature, max_tokens)
+        parsed: BaseModel | None = None
+        if schema is not None:
+            parsed, error = so.validate(schema, text)
+            if error is not None:
+                retry = so.repair_messages(messages, text, error)
+                text, more = await self._ask(retry, schema, temperature, max_tokens)
+                usage = so.add_usage(usage, more)
+                parsed, error = so.validate(schema, text)
+                if error is not None:
+                    raise so.output_error(self.spec, schema, error, text)
+        return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)
+
+    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        """First-token probabilities of the choices from the server's top_logprobs."""
+        response = await self._create(
+            messages, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.options.top_logprobs
+        )
+        logprobs = response.choices[0].logprobs
+        if logprobs is None or not logprobs.content:
+            raise UserError(f"model '{self.spec}': the server returned no logprobs; it cannot score choices")
+        mass: dict[str, float] = {}
+        for entry in logprobs.content[0].top_logprobs:
+            token = entry.token.strip().lower()
+            owners = [c for c in choices if token and c.lower().startswith(token)]
+            if len(owners) == 1:  # a token shared by two choices says nothing about either
+                mass[owners[0]] = mass.get(owners[0], 0.0) + math.exp(entry.logprob)
+        return so.normalise(self.spec, choices, mass)
+
+
+_OPTION_NAMES = {f.name for f in fields(OpenAIOptions)}
+_WRAPPER_NAMES = {"cache", "record"}
+
+
+def create(name: str, **options: Any) -> ChatModel:
+    """Factory for `get_model("openai/<model>", **options)`."""
+    from proactive.models.cache import wrap
+
+    unknown = set(options) - _OPTION_NAMES - _WRAPPER_NAMES
+    if unknown:
+        raise UserError(
+            f"model 'openai/{name}': unknown option(s) {sorted(unknown)}; "
+            f"known: {sorted(_OPTION_NAMES | _WRAPPER_NAMES)}"
+        )
+    wrapper = {k: options.pop(k) for k in list(options) if k in _WRAPPER_NAMES}
+    return wrap(OpenAICompatModel(name, OpenAIOptions(**options)), **wrapper)

@@ -1,0 +1,17 @@
+"""The always / never baselines through the agent registry."""
+
+from __future__ import annotations
+
+import asyncio
+
+from proactive.agent.base import AGENTS, AgentConfig, Observation, get_agent
+from proactive.types import Event
+
+
+def test_always_and_never_are_registered_and_answer() -> None:
+    assert {"always", "never", "llm"} <= set(AGENTS.names())
+    observation = Observation(history=[Event(time="1717377997.0", text="The user opens main.py.")])
+    always = asyncio.run(get_agent("always", AgentConfig())(observation))
+    never = asyncio.run(get_agent("never", AgentConfig())(observation))
+    assert not always.is_silence and always.task
+    assert never.is_silence

@@ -1,0 +1,65 @@
+"""The gated agent: silence below the threshold at no LLM cost, the writer above it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from proactive.agent.base import AgentConfig, Observation, get_agent
+from proactive.data.labels import trace_key_of_events
+from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
+from proactive.errors import UserError
+from proactive.gate.loto import train_gate_folder
+from proactive.gate.training import TrainSpec
+
+CHEAP = TrainSpec(block_sets=[["keywords", "recency", "apps", "timing", "position"]], regularizations=[0.1])
+SMALL_MODEL = "local/smollm2-135m"
+
+
+@pytest.fixture(scope="module")
+def gate_setup(bench_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    trace = load_test_traces(bench_data)[0]
+    key = trace_key_of_events(trace.events)
+    folder = tmp_path_factory.mktemp("gate")
+    train_gate_folder(load_reward_rows(bench_data / REWARD_FILE), folder, CHEAP, excluded={key})
+    return trace, key, folder
+
+
+def test_silent_below_threshold_without_loading_the_model(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
+    trace, key, folder = gate_setup
+    config = AgentConfig(gate=str(folder), trace_key=key, threshold=1.0, model=SMALL_MODEL)
+    agent = get_agent("gated", config)
+    for i in range(4):
+        proposal = asyncio.run(agent(Observation(history=trace.events[: i + 1])))
+        assert proposal.is_silence
+        assert proposal.gate_probability is not None and 0.0 <= proposal.gate_probability < 1.0
+    assert agent.writer_calls == 0  # type: ignore[attr-defined]
+    assert agent._writer is None  # type: ignore[attr-defined]
+    # No model call was made, so the response cache of this isolated state dir stays empty.
+    assert not (state_home / "cache.sqlite").exists() or (state_home / "cache.sqlite").stat().st_size < 50_000
+
+
+def test_seen_gate_is_refused_without_the_flag(gate_setup, bench_data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    trace, key, _ = gate_setup
+    seen = tmp_path / "seen"
+    train_gate_folder(load_reward_rows(bench_data / REWARD_FILE), seen, CHEAP)
+    with pytest.raises(UserError, match="trained on the trace"):
+        get_agent("gated", AgentConfig(gate=str(seen), trace_key=key))
+    agent = get_agent("gated", AgentConfig(gate=str(seen), trace_key=key, allow_seen=True))
+    assert agent.gate_saw_trace  # type: ignore[attr-defined]
+
+
+@pytest.mark.llm
+def test_writer_speaks_when_the_gate_opens(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("proactive.agent.llm_agent")
+    model_file = Path.home() / ".local/share/proactive/models/smollm2-135m.gguf"
+    if not model_file.is_file():
+        pytest.skip("smollm2-135m not pulled: proactive models pull smollm2-135m")
+    trace, key, folder = gate_setup
+    config = AgentConfig(gate=str(folder), trace_key=key, threshold=0.0, model=SMALL_MODEL, max_tokens=64)
+    agent = get_agent("gated", config)
+    proposal = asyncio.run(agent(Observation(history=trace.events[:2])))
+    assert agent.writer_calls == 1  # type: ignore[attr-defined]
+    assert proposal.gate_probability is not None
