@@ -13,8 +13,10 @@ import time
 
 from proactive.data.loaders import REWARD_FILE, load_reward_rows
 from proactive.judge.features import FeatureBuilder
-from proactive.judge.loto import loto_report
-from proactive.judge.trained import TrainedSettings
+from proactive.judge.evaluate import agreement_report
+from proactive.judge.loto import loto_from_features
+from proactive.judge.trained import CORE_TASK_FEATURES, TrainedSettings, rows_to_pairs
+from proactive.judge.features import task_feature_names
 from proactive.settings import data_dir
 
 
@@ -24,26 +26,39 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a handful of settings only")
     args = parser.parse_args()
     rows = load_reward_rows(data_dir(args.data) / REWARD_FILE)
-    builder = FeatureBuilder()
-    grid = {
+    feats = FeatureBuilder().matrices(rows_to_pairs(rows))
+    unanimous = [i for i, r in enumerate(rows) if len(set(r.annotations)) == 1]
+    grid: dict[str, list[object]] = {
         "C": [0.01, 0.05, 0.3] if not args.quick else [0.05],
-        "help_C": [0.01, 0.05] if not args.quick else [0.05],
+        "help_C": [0.01, 0.05] if not args.quick else [0.01],
         "balance": [True, False],
         "unanimity_weight": [False, True],
         "help_rows": ["histories", "silence"],
+        "task_features": [list(CORE_TASK_FEATURES), task_feature_names()],
+        "task_uses_state": [False, True],
         "task_embedding_dims": [0, 16] if not args.quick else [0],
     }
     keys = list(grid)
-    print("setting | acc | f1 | bal_acc | MN CR CD FA | seconds")
+    print("setting | acc | f1 | bal_acc | MN CR CD FA | unanimous rows: acc bal_acc | seconds")
     for values in itertools.product(*(grid[k] for k in keys)):
         settings = TrainedSettings(**dict(zip(keys, values, strict=True)))  # type: ignore[arg-type]
         start = time.perf_counter()
-        report = loto_report(rows, rows, settings, builder, resamples=0)
-        cats = " ".join(f"{report.categories[c].value:.3f}" for c in ("MN", "CR", "CD", "FA"))
-        label = ",".join(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        probs = loto_from_features(rows, feats, rows, feats, settings)
+        accepted = (probs >= settings.threshold).tolist()
+        truth, cats = [r.valid for r in rows], [r.category for r in rows]
+        report = agreement_report(truth, accepted, cats, resamples=0)
+        unan = agreement_report(
+            [truth[i] for i in unanimous], [accepted[i] for i in unanimous], [cats[i] for i in unanimous], resamples=0
+        )
+        per_cat = " ".join(f"{report.categories[c].value:.3f}" for c in ("MN", "CR", "CD", "FA"))
+        label = ",".join(
+            f"{k}={'core' if v == list(CORE_TASK_FEATURES) else 'all' if isinstance(v, list) else v}"
+            for k, v in zip(keys, values, strict=True)
+        )
         print(
             f"{label} | {report.accuracy.value:.3f} | {report.f1.value:.3f} | "
-            f"{report.balanced_accuracy.value:.3f} | {cats} | {time.perf_counter() - start:.1f}",
+            f"{report.balanced_accuracy.value:.3f} | {per_cat} | "
+            f"{unan.accuracy.value:.3f} {unan.balanced_accuracy.value:.3f} | {time.perf_counter() - start:.1f}",
             flush=True,
         )
 

@@ -13,6 +13,7 @@ from proactive.models import store
 from proactive.models.base import ChatModel, Message, get_model
 from proactive.models.cache import CachedModel
 from proactive.models.llama import LlamaModel, LlamaOptions
+from proactive.models.structured import ModelOutputError, capped_schema
 
 pytestmark = pytest.mark.llm
 SMALL = "smollm2-135m"
@@ -39,6 +40,10 @@ def _conversation(turns: int) -> list[Message]:
         )
         messages.append({"role": "assistant", "content": "Noted."})
     return messages
+
+
+def _prompt_size(messages: list[Message]) -> int:
+    return sum(len(m["content"]) for m in messages) // 5  # rough tokens, a lower bound for these texts
 
 
 def test_generate_counts_tokens(small_model: LlamaModel) -> None:
@@ -69,8 +74,8 @@ def test_extended_conversation_reuses_the_kv_cache(small_model: LlamaModel) -> N
 
 def test_pool_keeps_concurrent_conversations_on_their_own_instance() -> None:
     model = LlamaModel(SMALL, LlamaOptions(n_ctx=2048, instances=2))
-    a = _conversation(6)
-    b: list[Message] = [{"role": "system", "content": "Different trace."}, *_conversation(6)[1:]]
+    a = _conversation(4)
+    b: list[Message] = [{"role": "system", "content": "Different trace."}, *_conversation(4)[1:]]
 
     async def both(x: list[Message], y: list[Message]) -> list[int]:
         results = await asyncio.gather(model.generate(x, max_tokens=4), model.generate(y, max_tokens=4))
@@ -80,7 +85,7 @@ def test_pool_keeps_concurrent_conversations_on_their_own_instance() -> None:
     assert len(model._pool) == 2
     tail: list[Message] = [{"role": "user", "content": "One more event: the user saved the file."}]
     new_tokens = asyncio.run(both([*a, *tail], [*b, *tail]))
-    assert max(new_tokens) < 40  # each extension found its own prefix in its own instance
+    assert max(new_tokens) < 40 < _prompt_size(a)  # each extension found its own prefix in its own instance
 
 
 def test_choice_probabilities_come_from_logits(small_model: LlamaModel) -> None:
@@ -121,3 +126,15 @@ def test_context_overflow_is_a_clear_error() -> None:
 def test_unknown_option_is_a_clear_error() -> None:
     with pytest.raises(UserError, match=r"unknown option.*n_thread"):
         get_model(f"local/{SMALL}", n_thread=2)
+
+
+def test_truncated_structured_answer_gets_one_repair_then_a_clear_error(small_model: LlamaModel) -> None:
+    prompt: list[Message] = [{"role": "user", "content": "Suggest one task as JSON."}]
+    with pytest.raises(ModelOutputError, match=r"does not fit schema Suggestion after one repair retry"):
+        asyncio.run(small_model.generate(prompt, schema=Suggestion, max_tokens=4))  # too few tokens to close
+
+
+def test_capped_schema_bounds_every_open_string() -> None:
+    schema = capped_schema(Suggestion, max_string_length=50)
+    assert schema["properties"]["task"]["maxLength"] == 50
+    assert "maxLength" not in schema["properties"]["urgent"]

@@ -47,8 +47,9 @@ def _timing_panel(axis: Any, report: Report) -> None:
             ys.append(point[0])
             errs[0].append(point[1])
             errs[1].append(point[2])
-        axis.bar(xs, ys, width=width * 0.95, yerr=errs, capsize=3, label=row.name,
-                 color=COLOURS[offset % len(COLOURS)])  # fmt: skip
+        bars = axis.bar(xs, ys, width=width * 0.95, yerr=errs, capsize=3, label=row.name,
+                        color=COLOURS[offset % len(COLOURS)], edgecolor="#444444", linewidth=0.5)  # fmt: skip
+        axis.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=7, padding=2)
     axis.set_xticks(range(len(SPLITS)), [s.replace("real_", "") for s in SPLITS])
     axis.set_ylim(0, 1)
     axis.set_ylabel("F1")
@@ -58,21 +59,25 @@ def _timing_panel(axis: Any, report: Report) -> None:
 
 
 def _paper_panel(axis: Any, report: Report, split: str = "real_average") -> None:
-    entries: list[tuple[str, float, float, float, bool]] = []
-    for row in [*report.ours, *report.published]:
+    entries: list[tuple[str, float, float, float, str]] = []
+    for offset, row in enumerate([*report.ours, *report.published]):
         point = _f1(row.metrics.get("splits", {}).get(split, {}).get("paper"))
         if point is not None:
-            entries.append((row.name, *point, row.published))
+            colour = "#dddddd" if row.published else COLOURS[offset % len(COLOURS)]
+            entries.append((row.name + (" *" if row.published else ""), *point, colour))
     entries.sort(key=lambda e: e[1])
-    ys = range(len(entries))
-    colours = ["#d9d9d9" if e[4] else COLOURS[0] for e in entries]
-    axis.barh(list(ys), [e[1] for e in entries], xerr=[[e[2] for e in entries], [e[3] for e in entries]],
-              color=colours, capsize=2, hatch=None)  # fmt: skip
-    axis.set_yticks(list(ys), [e[0] + (" *" if e[4] else "") for e in entries], fontsize=7)
+    ys = list(range(len(entries)))
+    bars = axis.barh(ys, [e[1] for e in entries], color=[e[4] for e in entries], edgecolor="#444444", linewidth=0.5)
+    axis.bar_label(bars, labels=[f"{e[1]:.2f}" for e in entries], fontsize=6, padding=2)
+    ours = [(y, e) for y, e in zip(ys, entries, strict=True) if e[2] or e[3]]
+    if ours:  # published figures come without intervals
+        axis.errorbar([e[1] for _, e in ours], [y for y, _ in ours], xerr=[[e[2] for _, e in ours], [e[3] for _, e in ours]],
+                      fmt="none", ecolor="black", capsize=2)  # fmt: skip
+    axis.set_yticks(ys, [e[0] for e in entries], fontsize=7)
     axis.set_xlim(0, 1)
     axis.set_xlabel("F1")
     judge = report.main.judge
-    axis.set_title(f"Paper protocol F1 ({split})\nblue: judge {judge}; grey *: authors' reward model", fontsize=10)
+    axis.set_title(f"Paper protocol F1 ({split})\ncoloured: judge {judge}; grey *: authors' reward model (not comparable)", fontsize=10)
     axis.grid(axis="x", alpha=0.3)
 
 

@@ -15,7 +15,7 @@ from proactive.bench.content import LabelBook, content_verdict
 from proactive.bench.metrics import BOOTSTRAP_SAMPLES, EventOutcome
 from proactive.bench.published import load_published
 from proactive.bench.report import DIFFERENT_JUDGE, Report, ReportRow
-from proactive.bench.score import ScoredTrace, score_source, score_traces
+from proactive.bench.score import ScoredTrace, score_source, score_source_traces, score_traces
 from proactive.bench.store import MANIFEST, RunFolder
 from proactive.data.fetch import folder_hash
 from proactive.data.loaders import load_splits
@@ -24,12 +24,19 @@ BASELINES = ("always", "never")
 BASELINE_DIR = "baselines"
 
 
-def baseline_scored(name: str, book: LabelBook) -> list[ScoredTrace]:
-    """Outcomes of `always` or `never` on every test trace, from the labels (no judge)."""
+def baseline_scored(name: str, book: LabelBook, covered: dict[str, int] | None = None) -> list[ScoredTrace]:
+    """Outcomes of `always` or `never` from the labels (no judge).
+
+    `covered` (trace id -> number of leading events) restricts them to the events the
+    scored agent saw, so a partial run is compared with baselines on the same events.
+    """
     scored = []
     for trace in book.traces.values():
+        count = len(trace.events) if covered is None else min(covered.get(trace.id, 0), len(trace.events))
+        if not count:
+            continue
         outcomes = []
-        for index in range(len(trace.events)):
+        for index in range(count):
             label = book.for_step(trace.id, trace.events[: index + 1])
             content = None
             if name == "always" and label is not None and label.help_needed:
@@ -52,7 +59,9 @@ def _describe(manifest: dict[str, Any] | None, source: Path) -> tuple[str, str]:
     return name, str(manifest.get("judge") or "none")
 
 
-def _baseline_rows(source: Path, data: Path, book: LabelBook, samples: int, skip: str | None) -> list[ReportRow]:
+def _baseline_rows(
+    source: Path, data: Path, book: LabelBook, samples: int, skip: str | None, covered: dict[str, int]
+) -> list[ReportRow]:
     rows = []
     for name in BASELINES:
         if name == skip:
@@ -63,7 +72,7 @@ def _baseline_rows(source: Path, data: Path, book: LabelBook, samples: int, skip
             metrics = score_source(folder, data, samples)
             rows.append(ReportRow(name=name, judge=str(manifest.get("judge") or "none"), metrics=metrics))
         else:
-            metrics = score_traces(baseline_scored(name, book), load_splits(data), book, samples)
+            metrics = score_traces(baseline_scored(name, book, covered), load_splits(data), book, samples)
             rows.append(ReportRow(name=name, judge="none (labels only)", metrics=metrics))
     return rows
 
@@ -113,13 +122,14 @@ def make_report(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> R
     """Score `source` and everything shown beside it."""
     book = LabelBook.load(data)
     manifest = RunFolder(source).read_manifest() if (source / MANIFEST).is_file() else None
-    main_metrics = score_source(source, data, samples)
+    main_metrics, scored = score_source_traces(source, data, samples)
+    covered = {s.trace_id: len(s.outcomes) for s in scored}
     name, judge = _describe(manifest, source)
     skip = manifest.get("agent") if manifest and not manifest.get("model") else None
     about = {"source": str(source), "data": str(data), "data_hash": folder_hash(data), "manifest": manifest}
     return Report(
         main=ReportRow(name=name, judge=judge, metrics=main_metrics),
-        baselines=_baseline_rows(source, data, book, samples, skip),
+        baselines=_baseline_rows(source, data, book, samples, skip, covered),
         published=_published_rows(data),
         notes=_notes(manifest, data, book, main_metrics),
         about=about,

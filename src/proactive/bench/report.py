@@ -53,18 +53,24 @@ class Report:
 def _figure(group: Mapping[str, Any] | None, key: str, interval: bool = False) -> str:
     if not group or key not in group or group[key] is None or math.isnan(group[key]):
         return "-"
+    if not interval:
+        return f"{group[key]:.2f}"
     text = f"{group[key]:.3f}"
-    if interval and f"{key}_lo" in group:
-        text += f" [{group[f'{key}_lo']:.2f}-{group[f'{key}_hi']:.2f}]"
+    if f"{key}_lo" in group:
+        low, high = (f"{group[f'{key}{end}']:.2f}".removeprefix("0") for end in ("_lo", "_hi"))
+        text += f" [{low}-{high}]"
     return text
 
 
 def split_table(report: Report, split: str) -> Table:
     """Our agents on one split: timing, paper protocol (our judge) and content."""
     table = Table(title=f"{split}: judge {report.main.judge}", title_justify="left")
-    for header in ("agent", "timing F1 [95% CI]", "P", "R", "bal.acc", "speaks",
-                   "paper F1 [95% CI]", "P", "R", "content", "sim"):  # fmt: skip
-        table.add_column(header, justify="left" if header == "agent" else "right", no_wrap="CI" in header)
+    for header in ("agent", "timing F1 [CI]", "P", "R", "bacc", "speaks",
+                   "paper F1 [CI]", "P", "R", "content", "sim"):  # fmt: skip
+        if header == "agent":
+            table.add_column(header, min_width=10, overflow="fold")
+        else:
+            table.add_column(header, justify="right", no_wrap=True)
     for row in report.ours:
         figures = row.metrics.get("splits", {}).get(split)
         if figures is None:
@@ -110,7 +116,8 @@ def print_report(report: Report, console: Console) -> None:
             console.print(split_table(report, split))
     if report.published:
         console.print(published_table(report))
-    console.print("speaks = share of events where the agent proposed; content = share of its proposals at "
+    console.print("[CI] = 95% bootstrap interval over traces; bacc = balanced accuracy; "
+                  "speaks = share of events where the agent proposed; content = share of its proposals at "
                   "help-needed events nearest to an accepted candidate; sim = mean cosine to it", highlight=False)  # fmt: skip
     for note in report.notes:
         console.print(f"- {note}", highlight=False)

@@ -139,12 +139,18 @@ def score_traces(
     return {"splits": result}
 
 
-def score_source(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
-    """Score a run folder or a folder of released-format files against the human labels."""
+def score_source_traces(
+    source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES
+) -> tuple[dict[str, Any], list[ScoredTrace]]:
+    """Metrics of a run folder or released-format folder, and the scored traces behind them."""
     book = LabelBook.load(data)
     scored = [score_file(path, book) for path in prediction_files(source)]
     metrics = score_traces(scored, load_splits(data), book, samples)
-    unmatched = sorted({s.trace_id for s in scored} - set(book.traces))
     metrics["unlabelled_events"] = {s.trace_id: len(s.unlabelled) for s in scored if s.unlabelled}
-    metrics["unmatched_files"] = unmatched
-    return metrics
+    metrics["unmatched_files"] = sorted({s.trace_id for s in scored} - set(book.traces))
+    return metrics, scored
+
+
+def score_source(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> dict[str, Any]:
+    """Score a run folder or a folder of released-format files against the human labels."""
+    return score_source_traces(source, data, samples)[0]

@@ -75,6 +75,7 @@ def eval_command(
     model: str | None = typer.Option(None, "--model", help="Model spec for the llm judge, e.g. local/qwen2.5-coder-1.5b."),
     examples: Path | None = typer.Option(None, "--examples", help="Reward rows the llm judge retrieves few-shot examples from."),
     limit: int = typer.Option(0, "--limit", help="Score only the first N rows (0 = all)."),
+    unanimous: bool = typer.Option(False, "--unanimous", help="Score only rows whose annotators all agreed."),
     seed: int = typer.Option(0, "--seed", help="Seed for fits and bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ) -> None:
@@ -86,6 +87,8 @@ def eval_command(
     if (judge is None) == (loto_train is None):
         raise UserError("judge eval: give exactly one of --judge NAME_OR_DIR or --loto-train TRAIN_FILE")
     rows = load_reward_rows(data)
+    if unanimous:
+        rows = [row for row in rows if len(set(row.annotations)) == 1]
     if limit:
         rows = rows[:limit]
     if not rows:

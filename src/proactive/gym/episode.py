@@ -202,7 +202,6 @@ class Episode:
                     "gym_agent_act.j2",
                     AgentMove,
                     self.config.act_tokens,
-                    operations=world.operations,
                     task=task,
                     done=calls,
                     example=example,

@@ -22,17 +22,19 @@ Seconds = Annotated[int, BeforeValidator(parse_duration)]
 class EntitySetup(BaseModel):
     """An entity as the world model first describes it."""
 
-    name: Short
-    description: Short
-    status: Short
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)]
+    status: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 
 
 class WorldSetup(BaseModel):
     """The expanded setting written once at the start of an episode."""
 
-    overview: Sentence
-    start_time: Short = Field(description="Local start time, 'YYYY-MM-DD HH:MM'.")
-    entities: list[EntitySetup] = Field(max_length=6)
+    overview: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
+    start_time: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = Field(
+        description="Local start time, 'YYYY-MM-DD HH:MM'."
+    )
+    entities: list[EntitySetup] = Field(max_length=4)
 
 
 class UserTurn(BaseModel):

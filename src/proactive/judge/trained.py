@@ -17,20 +17,42 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from proactive.errors import UserError
-from proactive.judge.features import FeatureBuilder
+from proactive.judge.features import FeatureBuilder, task_feature_names
 from proactive.types import AnnotatedRow, Event, Judgement, Proposal, is_silence
 
 Pair = tuple[Sequence[Event], str | None]
+
+#: Chosen by leave-one-trace-out CV (docs/judge.md): the fit of the task to the latest
+#: event relative to the trace's topic carries most of the signal; more features overfit.
+CORE_TASK_FEATURES = (
+    "sim_last",
+    "sim_last_minus_topic",
+    "sim_last_rank",
+    "words_last",
+    "sim_recent_max",
+    "log_task_words",
+    "t_provide",
+)
+
+
+TASK_NAMES = task_feature_names()
 
 
 class TrainedSettings(BaseModel):
     """Everything that decides how the trained judge is fitted (saved in the manifest)."""
 
-    C: float = Field(default=0.05, gt=0, description="Inverse L2 strength of both logistic regressions.")
-    help_C: float = Field(default=0.05, gt=0, description="Inverse L2 strength of the help-needed model.")
+    C: float = Field(default=0.05, gt=0, description="Inverse L2 strength of the task model.")
+    help_C: float = Field(default=0.01, gt=0, description="Inverse L2 strength of the help-needed model.")
+    task_features: list[str] = Field(
+        default_factory=lambda: list(CORE_TASK_FEATURES),
+        description="Task features the task model reads (names from features.task_feature_names()).",
+    )
+    task_uses_state: bool = Field(
+        default=False, description="Also feed the state features to the task model (hurt in LOTO CV)."
+    )
     balance: bool = Field(default=True, description="Balance classes inside each model (50/50 held-back split).")
     unanimity_weight: bool = Field(
         default=False, description="Weight training rows by how strongly their annotators agreed."
@@ -44,6 +66,14 @@ class TrainedSettings(BaseModel):
     )
     threshold: float = Field(default=0.5, ge=0, le=1, description="Accept when P(accepted) >= threshold.")
     seed: int = Field(default=0, description="Seed for anything random (PCA solver).")
+
+    @field_validator("task_features")
+    @classmethod
+    def _known_features(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in TASK_NAMES]
+        if unknown or not names:
+            raise ValueError(f"unknown task features {unknown}; choose from {TASK_NAMES}")
+        return names
 
 
 class LinearPart(BaseModel):
@@ -72,7 +102,9 @@ class JudgeModel(BaseModel):
     projection: list[list[float]] = Field(default_factory=list)
 
     def _task_inputs(self, feats: dict[str, np.ndarray]) -> np.ndarray:
-        parts = [feats["state"], feats["task"]]
+        columns = [TASK_NAMES.index(name) for name in self.settings.task_features]
+        parts = [feats["state"]] if self.settings.task_uses_state else []
+        parts.append(feats["task"][:, columns])
         if self.projection:
             parts.append((feats["task_vec"] - np.asarray(self.projection_mean)) @ np.asarray(self.projection).T)
         return np.hstack(parts)

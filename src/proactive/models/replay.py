@@ -76,7 +76,10 @@ class ReplayModel:
 
 
 def create(name: str, **options: Any) -> ChatModel:
-    """Factory for `get_model("replay/<file.jsonl>")` (no options; never cached or re-recorded)."""
-    if options:
-        raise UserError(f"model 'replay/{name}': takes no options (got {sorted(options)})")
+    """Factory for `get_model("replay/<file.jsonl>")`; never cached or re-recorded.
+
+    Options are accepted and ignored, so code that passes backend options (n_ctx, cache…)
+    runs unchanged on a replay file.
+    """
+    del options
     return ReplayModel(name)
