@@ -40,8 +40,10 @@ def main() -> None:
             gate.probabilities([trace.events[: i + 1]])
             timings.append(1000 * (time.perf_counter() - started))
     values = np.array(timings)
-    print(f"events {len(values)}  ms/event mean {values.mean():.1f}  median {np.median(values):.1f}  "
-          f"p95 {np.percentile(values, 95):.1f}  (blocks: {', '.join(warm.manifest.blocks)})")
+    print(
+        f"events {len(values)}  ms/event mean {values.mean():.1f}  median {np.median(values):.1f}  "
+        f"p95 {np.percentile(values, 95):.1f}  (blocks: {', '.join(warm.manifest.blocks)})"
+    )
 
 
 if __name__ == "__main__":

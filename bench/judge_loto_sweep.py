@@ -12,11 +12,10 @@ import itertools
 import time
 
 from proactive.data.loaders import REWARD_FILE, load_reward_rows
-from proactive.judge.features import FeatureBuilder
 from proactive.judge.evaluate import agreement_report
+from proactive.judge.features import FeatureBuilder, task_feature_names
 from proactive.judge.loto import loto_from_features
 from proactive.judge.trained import CORE_TASK_FEATURES, TrainedSettings, rows_to_pairs
-from proactive.judge.features import task_feature_names
 from proactive.settings import data_dir
 
 

@@ -29,17 +29,23 @@ from proactive.settings import data_dir
 
 
 def _time_calls(judge: Any, rows: list[Any], before: Callable[[Any], None] | None = None) -> list[float]:
-    """Seconds per judgement; `before(row)` runs outside the timing (cache resets)."""
+    """Seconds per awaited judgement inside one event loop (as an agent loop calls it).
+
+    `before(row)` runs outside the timing (cache resets).
+    """
     from proactive.types import Proposal
 
-    timings = []
-    for row in rows:
-        if before is not None:
-            before(row)
-        start = time.perf_counter()
-        asyncio.run(judge(row.history, Proposal(task=row.task)))
-        timings.append(time.perf_counter() - start)
-    return timings
+    async def run_all() -> list[float]:
+        timings = []
+        for row in rows:
+            if before is not None:
+                before(row)
+            start = time.perf_counter()
+            await judge(row.history, Proposal(task=row.task))
+            timings.append(time.perf_counter() - start)
+        return timings
+
+    return asyncio.run(run_all())
 
 
 def _summary(name: str, timings: list[float]) -> None:
@@ -95,6 +101,7 @@ def main() -> None:
         judge.builder.warm([(r.history, r.task) for r in sample])
         _summary("warm", _time_calls(judge, sample))
         _summary("new task", _time_calls(judge, sample, forget_task))
+        judge.builder.warm([(r.history, r.task) for r in rows])
         start = time.perf_counter()
         judge.score_pairs([(r.history, r.task) for r in rows])
         batch = time.perf_counter() - start

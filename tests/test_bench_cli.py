@@ -92,7 +92,8 @@ def test_score_a_folder_of_released_format_files(always_run: Path, bench_data: P
     steps.append({"observation": {"time": "1717379999.0", "event": "The user does something new."},
                   "agent_response": ["null"], "judgement": [False]})  # fmt: skip
     (folder / "code_11.json").write_text(json.dumps(steps))
-    result = runner.invoke(app, ["bench", "score", str(folder), "--data", str(bench_data), "--json", "--samples", "100"])
+    command = ["bench", "score", str(folder), "--data", str(bench_data), "--json", "--samples", "100"]
+    result = runner.invoke(app, command)
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout[result.stdout.index("{"):])
     split = metrics["splits"]["real_average"]
@@ -103,7 +104,8 @@ def test_score_a_folder_of_released_format_files(always_run: Path, bench_data: P
 
 
 def test_other_run_in_same_folder_is_refused(always_run: Path, bench_data: Path) -> None:
-    result = runner.invoke(app, ["bench", "run", "--agent", "never", "--data", str(bench_data), "--out", str(always_run)])
+    command = ["bench", "run", "--agent", "never", "--data", str(bench_data), "--out", str(always_run)]
+    result = runner.invoke(app, command)
     assert result.exit_code != 0
     assert "different run" in str(result.exception)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,19 @@ def test_silent_below_threshold_without_loading_the_model(gate_setup, state_home
     for i in range(4):
         proposal = asyncio.run(agent(Observation(history=trace.events[: i + 1])))
         assert proposal.is_silence
+        assert proposal.thoughts == proposal.purpose == ""  # nothing for the writer to imitate later
         assert proposal.gate_probability is not None and 0.0 <= proposal.gate_probability < 1.0
     assert agent.writer_calls == 0  # type: ignore[attr-defined]
     assert agent._writer is None  # type: ignore[attr-defined]
-    # No model call was made, so the response cache of this isolated state dir stays empty.
-    assert not (state_home / "cache.sqlite").exists() or (state_home / "cache.sqlite").stat().st_size < 50_000
+    # No model call was made, so the response cache of this isolated state dir holds nothing.
+    cache = state_home / "cache.sqlite"
+    if cache.exists():
+        with sqlite3.connect(cache) as db:
+            assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 0
 
 
 def test_seen_gate_is_refused_without_the_flag(gate_setup, bench_data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    trace, key, _ = gate_setup
+    _trace, key, _ = gate_setup
     seen = tmp_path / "seen"
     train_gate_folder(load_reward_rows(bench_data / REWARD_FILE), seen, CHEAP)
     with pytest.raises(UserError, match="trained on the trace"):
@@ -60,6 +65,28 @@ def test_writer_speaks_when_the_gate_opens(gate_setup, state_home: Path) -> None
     trace, key, folder = gate_setup
     config = AgentConfig(gate=str(folder), trace_key=key, threshold=0.0, model=SMALL_MODEL, max_tokens=64)
     agent = get_agent("gated", config)
-    proposal = asyncio.run(agent(Observation(history=trace.events[:2])))
-    assert agent.writer_calls == 1  # type: ignore[attr-defined]
-    assert proposal.gate_probability is not None
+    first = asyncio.run(agent(Observation(history=trace.events[:1])))
+    second = asyncio.run(agent(Observation(history=trace.events[:2], previous=[first])))
+    assert agent.writer_calls == 2  # type: ignore[attr-defined]
+    assert second.gate_probability is not None
+    assert agent._writer is not None  # type: ignore[attr-defined]
+    # The answer came from the writer, which fills in its reasoning (or says its answer was invalid).
+    assert second.thoughts or second.purpose
+
+
+@pytest.mark.llm
+def test_llm_gate_reads_yes_probability_from_logprobs(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
+    model_file = Path.home() / ".local/share/proactive/models/smollm2-135m.gguf"
+    if not model_file.is_file():
+        pytest.skip("smollm2-135m not pulled: proactive models pull smollm2-135m")
+    from proactive.gate.llm_gate import create as create_llm_gate
+    from proactive.gate.llm_gate import gate_messages
+
+    trace, _, _ = gate_setup
+    gate = create_llm_gate(AgentConfig(model=SMALL_MODEL, threshold=0.3))
+    assert gate.threshold == 0.3
+    probability = asyncio.run(gate(Observation(history=trace.events[:3])))
+    assert 0.0 < probability < 1.0
+    # The prompt lists every event, oldest first, so consecutive events share a prefix.
+    shorter, longer = gate_messages(trace.events[:2]), gate_messages(trace.events[:3])
+    assert trace.events[2].text in longer[1]["content"] and trace.events[2].text not in shorter[1]["content"]

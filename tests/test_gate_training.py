@@ -92,12 +92,14 @@ def test_artifact_round_trip_and_seen_trace_refused(loto_data, tmp_path: Path) -
     first, second = trained.probabilities(histories), reloaded.probabilities(histories)
     np.testing.assert_allclose(first, second, rtol=1e-6)
     assert reloaded.threshold == manifest.threshold
-    assert 0.0 <= first.min() and first.max() <= 1.0 and first.std() > 0
+    assert first.min() >= 0.0 and first.max() <= 1.0 and first.std() > 0
     # A gate that saw the trace is refused unless explicitly allowed.
     with pytest.raises(UserError, match="trained on the trace"):
         pick_gate_folder(seen_dir, held_key, allow_seen=False)
     assert pick_gate_folder(seen_dir, held_key, allow_seen=True) == (seen_dir, True)
     # A LOTO index picks the gate trained without the trace, and the full gate otherwise.
-    save_index(tmp_path, LotoIndex(entries=[LotoEntry(trace_id=held.id, trace_key=held_key, folder="unseen")], full="seen"))
+    save_index(
+        tmp_path, LotoIndex(entries=[LotoEntry(trace_id=held.id, trace_key=held_key, folder="unseen")], full="seen")
+    )
     assert pick_gate_folder(tmp_path, held_key, allow_seen=False) == (unseen_dir, False)
     assert pick_gate_folder(tmp_path, None, allow_seen=False) == (seen_dir, False)

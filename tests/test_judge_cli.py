@@ -15,7 +15,11 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PROACTIVE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "proactive.cli.main", "judge", *args],
-        capture_output=True, text=True, env=env, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
 
 
@@ -48,8 +52,14 @@ def test_tampered_model_file_is_one_line(bench_data: Path, tmp_path: Path, state
     artifact = tmp_path / "tampered"
     artifact.mkdir()
     manifest = {
-        "created": "x", "code_version": "x", "data_file": "x", "data_sha256": "x", "rows": 1,
-        "training_traces": [], "settings": {}, "model_sha256": "0" * 64,
+        "created": "x",
+        "code_version": "x",
+        "data_file": "x",
+        "data_sha256": "x",
+        "rows": 1,
+        "training_traces": [],
+        "settings": {},
+        "model_sha256": "0" * 64,
     }
     (artifact / "manifest.json").write_text(json.dumps(manifest))
     (artifact / "model.json").write_text('{"settings": {}}')

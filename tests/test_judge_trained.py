@@ -4,37 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner, Result
 
 from proactive.data.grouping import row_trace_keys
 from proactive.data.loaders import REWARD_FILE, load_reward_rows
 from proactive.types import Proposal
 
+ROWS_PER_TRACE = 40
 
-def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PROACTIVE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "proactive.cli.main", "judge", *args],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-    )
+
+def _cli(*args: str, home: Path) -> Result:
+    """Run `proactive judge ...` in this process (importing torch once, not per command)."""
+    from proactive.cli.main import app
+
+    return CliRunner().invoke(app, ["judge", *args], env={"PROACTIVE_HOME": str(home), "HF_HUB_OFFLINE": "1"})
 
 
 @pytest.fixture(scope="module")
 def small(bench_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The three smallest traces of the reward file, plus a one-row file naming one of them."""
+    """The first 40 rows of the three smallest traces (both labels in each), plus a one-row file naming one."""
     root = tmp_path_factory.mktemp("judge")
     lines = [line for line in (bench_data / REWARD_FILE).read_text().splitlines() if line.strip()]
     rows = load_reward_rows(bench_data / REWARD_FILE)
     keys = row_trace_keys(rows)
     smallest = [k for k, _ in sorted(Counter(keys).items(), key=lambda kv: kv[1])[:3]]
-    subset = [line for line, key in zip(lines, keys, strict=True) if key in smallest]
+    taken: Counter[str] = Counter()
+    subset = []
+    for line, key in zip(lines, keys, strict=True):
+        if key in smallest and taken[key] < ROWS_PER_TRACE:  # few texts to embed: a quick test
+            taken[key] += 1
+            subset.append(line)
     (root / "subset.jsonl").write_text("\n".join(subset) + "\n")
     first_of_excluded = next(line for line, key in zip(lines, keys, strict=True) if key == smallest[0])
     (root / "exclude.jsonl").write_text(first_of_excluded + "\n")
@@ -45,10 +49,19 @@ def small(bench_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 def test_train_excludes_whole_traces_and_round_trips(small: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     out = small["root"] / "artifact"
     done = _cli(
-        "train", "--data", str(small["subset"]), "--out", str(out),
-        "--exclude-traces", str(small["exclude"]), "--seed", "0", "--no-cv", home=small["home"],
+        "train",
+        "--data",
+        str(small["subset"]),
+        "--out",
+        str(out),
+        "--exclude-traces",
+        str(small["exclude"]),
+        "--seed",
+        "0",
+        "--no-cv",
+        home=small["home"],
     )
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     manifest = json.loads((out / "manifest.json").read_text())
     rows = load_reward_rows(small["subset"])
     keys = row_trace_keys(rows)
@@ -76,7 +89,7 @@ def test_train_excludes_whole_traces_and_round_trips(small: dict[str, Path], mon
 
     # Scoring the training file itself warns about the overlap and counts it.
     scored = _cli("eval", "--judge", str(out), "--data", str(small["subset"]), "--json", home=small["home"])
-    assert scored.returncode == 0, scored.stderr
+    assert scored.exit_code == 0, scored.output
     result = json.loads(scored.stdout)
     assert result["overlap_rows"] == len(rows) - keys.count(excluded_key)
     assert "warning" in scored.stderr
@@ -89,8 +102,10 @@ def row_trace_key_of(row: object) -> str:
 
 
 def test_loto_eval_never_sees_the_scored_trace(small: dict[str, Path]) -> None:
-    done = _cli("eval", "--loto-train", str(small["subset"]), "--data", str(small["subset"]), "--json", home=small["home"])
-    assert done.returncode == 0, done.stderr
+    done = _cli(
+        "eval", "--loto-train", str(small["subset"]), "--data", str(small["subset"]), "--json", home=small["home"]
+    )
+    assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["rows"] == len(load_reward_rows(small["subset"]))
     assert result["overlap_rows"] == 0
@@ -106,3 +121,29 @@ def test_training_is_deterministic_given_seed(small: dict[str, Path], monkeypatc
     train_artifact(small["subset"], first, set(), seed=5, cv=False)
     train_artifact(small["subset"], second, set(), seed=5, cv=False)
     assert (first / "model.json").read_bytes() == (second / "model.json").read_bytes()
+
+
+def test_agree_compares_two_judges_on_a_run(
+    small: dict[str, Path], bench_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run folder in the released format: code_11's first 6 steps, alternating task / silence.
+    steps = json.loads((bench_data / "test_data" / "code_11.json").read_text())[:6]
+    predictions = []
+    for index, step in enumerate(steps):
+        task = "Explain how to capitalize a name in Ruby" if index % 2 else None
+        predictions.append({"observation": step["observation"], "agent_response": [task]})
+    run = small["root"] / "run"
+    (run / "predictions").mkdir(parents=True)
+    (run / "predictions" / "code_11.json").write_text(json.dumps(predictions))
+    first, second = small["root"] / "agree-a", small["root"] / "agree-b"
+    monkeypatch.setenv("PROACTIVE_HOME", str(small["home"]))
+    from proactive.judge.train import train_artifact
+
+    train_artifact(small["subset"], first, set(), c=0.05, cv=False)
+    train_artifact(small["subset"], second, set(), c=5.0, cv=False)
+    done = _cli("agree", str(run), "--judges", str(first), "--judges", str(second), "--json", home=small["home"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["steps"] == 6
+    assert sum(result["both"].values()) == 6
+    assert 0.0 <= result["agreement"] <= 1.0

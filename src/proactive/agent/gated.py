@@ -19,7 +19,8 @@ from proactive.agent.base import Agent, AgentConfig, Observation, get_agent
 from proactive.errors import UserError
 from proactive.gate.base import GATES, Gate
 from proactive.gate.threshold import UserThreshold
-from proactive.types import Proposal
+from proactive.models.base import Usage
+from proactive.types import Event, Proposal
 
 
 class GatedAgent:
@@ -36,6 +37,9 @@ class GatedAgent:
         self.gate_saw_trace = bool(getattr(gate, "saw_trace", False))
         self._writer: Agent | None = None
         self.writer_calls = 0
+        #: Token usage of the latest writer call (None after a silent event: no LLM cost).
+        self.last_usage: Usage | None = None
+        self.last_cached = False
 
     def _writer_agent(self) -> Agent:
         if self._writer is None:
@@ -44,16 +48,61 @@ class GatedAgent:
 
     async def __call__(self, observation: Observation) -> Proposal:
         probability = await self.gate(observation)
-        threshold = self.user_threshold.effective
+        self.last_usage, self.last_cached = None, False
         if not self.user_threshold.opens(probability):
-            return Proposal(
-                task=None,
-                thoughts=f"gate {probability:.3f} < threshold {threshold:.3f}: stay silent",
-                gate_probability=probability,
-            )
+            return Proposal(task=None, gate_probability=probability)
         self.writer_calls += 1
-        proposal = await self._writer_agent()(observation)
+        writer = self._writer_agent()
+        proposal = await writer(writer_view(observation))
+        self.last_usage = getattr(writer, "last_usage", None)
+        self.last_cached = bool(getattr(writer, "last_cached", False))
         return proposal.model_copy(update={"gate_probability": probability})
+
+    @property
+    def provenance(self) -> str:
+        """One line for the run report: which gate, and whether it saw the scored trace."""
+        where = self.config.gate or self.gate.name
+        if self.gate_saw_trace:
+            return f"gate {where}: TRAINED ON THE SCORED TRACE (allowed by --allow-seen)"
+        if self.gate.name == "llm":
+            return f"gate llm on {self.config.model}: no training, threshold {self.gate.threshold:.3f}"
+        return f"gate {where}: trained without the scored trace (checked against its manifest)"
+
+    def close(self) -> None:
+        """Hand the writer's model back (the bench runner calls this after each trace)."""
+        close = getattr(self._writer, "close", None)
+        if callable(close):
+            close()
+
+
+def _gate_silenced(proposal: Proposal) -> bool:
+    """A silence the gate produced (the writer never saw that event)."""
+    return proposal.is_silence and proposal.gate_probability is not None and not (proposal.thoughts or proposal.purpose)
+
+
+def writer_view(observation: Observation) -> Observation:
+    """The history as the writer should see it: gate-silenced events folded into the next one.
+
+    The writer treats earlier proposals as its own answers; shown the gate's silences as
+    answers, a 1.5B writer copied them and fell silent where the gate had opened (first
+    bench run: gate opened on 140 events, writer spoke on 53). So events the gate kept
+    quiet on are joined, in order, into the sentence of the next event the writer sees,
+    and only the writer's own answers remain. Deterministic, so the KV prefix is reused.
+    """
+    history: list[Event] = []
+    previous: list[Proposal] = []
+    pending: list[str] = []
+    events = observation.history
+    for index, event in enumerate(events):
+        pending.append(event.text)
+        earlier = observation.previous[index] if index < min(len(events) - 1, len(observation.previous)) else None
+        if earlier is not None and _gate_silenced(earlier):
+            continue
+        history.append(event.model_copy(update={"text": " Then: ".join(pending)}))
+        pending = []
+        if earlier is not None:
+            previous.append(earlier)
+    return Observation(history=history, previous=previous, feedback=[None] * len(previous))
 
 
 def _build_gate(config: AgentConfig) -> Gate:

@@ -14,7 +14,7 @@ String caps keep answers short: generation is the slow part on a CPU.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -45,7 +45,7 @@ def _clock(event: Event) -> str:
     seconds = event.seconds
     if seconds is None:
         return event.time
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _gap(previous: Event | None, event: Event) -> str | None:

@@ -37,7 +37,9 @@ def _timing_panel(axis: Any, report: Report) -> None:
     rows = report.ours
     width = 0.8 / max(len(rows), 1)
     for offset, row in enumerate(rows):
-        xs, ys, errs = [], [], [[], []]
+        xs: list[float] = []
+        ys: list[float] = []
+        errs: list[list[float]] = [[], []]
         for position, split in enumerate(SPLITS):
             figures = row.metrics.get("splits", {}).get(split, {})
             point = _f1(figures.get("timing"))
@@ -71,13 +73,14 @@ def _paper_panel(axis: Any, report: Report, split: str = "real_average") -> None
     axis.bar_label(bars, labels=[f"{e[1]:.2f}" for e in entries], fontsize=6, padding=2)
     ours = [(y, e) for y, e in zip(ys, entries, strict=True) if e[2] or e[3]]
     if ours:  # published figures come without intervals
-        axis.errorbar([e[1] for _, e in ours], [y for y, _ in ours], xerr=[[e[2] for _, e in ours], [e[3] for _, e in ours]],
-                      fmt="none", ecolor="black", capsize=2)  # fmt: skip
+        spread = [[e[2] for _, e in ours], [e[3] for _, e in ours]]
+        axis.errorbar([e[1] for _, e in ours], [y for y, _ in ours], xerr=spread, fmt="none", ecolor="black", capsize=2)
     axis.set_yticks(ys, [e[0] for e in entries], fontsize=7)
     axis.set_xlim(0, 1)
     axis.set_xlabel("F1")
     judge = report.main.judge
-    axis.set_title(f"Paper protocol F1 ({split})\ncoloured: judge {judge}; grey *: authors' reward model (not comparable)", fontsize=10)
+    title = f"Paper protocol F1 ({split})\ncoloured: judge {judge}; grey *: authors' reward model (not comparable)"
+    axis.set_title(title, fontsize=10)
     axis.grid(axis="x", alpha=0.3)
 
 

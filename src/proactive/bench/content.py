@@ -16,7 +16,7 @@ import numpy as np
 
 from proactive.data.fetch import folder_hash
 from proactive.data.labels import event_key, event_labels, trace_key_of_events
-from proactive.data.loaders import TEST_DIR, REWARD_FILE, load_reward_rows, load_splits, load_trace_file
+from proactive.data.loaders import REWARD_FILE, TEST_DIR, load_reward_rows, load_splits, load_trace_file
 from proactive.types import Event, EventLabel, Trace
 
 

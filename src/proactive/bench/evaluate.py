@@ -98,7 +98,8 @@ def _notes(manifest: dict[str, Any] | None, data: Path, book: LabelBook, main: d
         notes.append(
             f"run: {manifest.get('events_done')}/{manifest.get('events_total')} events, "
             f"wall {manifest.get('wall_seconds', 0):.0f} s, prompt tokens {tokens.get('prompt_tokens', 0):.0f} "
-            f"(newly evaluated {tokens.get('new_prompt_tokens', 0):.0f}), generated {tokens.get('completion_tokens', 0):.0f}"
+            f"(newly evaluated {tokens.get('new_prompt_tokens', 0):.0f}), "
+            f"generated {tokens.get('completion_tokens', 0):.0f}"
         )
     else:
         notes.append("judge: the judgements stored in the files (paper protocol), none for timing and content")

@@ -118,7 +118,8 @@ def print_report(report: Report, console: Console) -> None:
         console.print(published_table(report))
     console.print("[CI] = 95% bootstrap interval over traces; bacc = balanced accuracy; "
                   "speaks = share of events where the agent proposed; content = share of its proposals at "
-                  "help-needed events nearest to an accepted candidate; sim = mean cosine to it", highlight=False)  # fmt: skip
+                  "help-needed events nearest to an accepted candidate; sim = mean cosine to it",
+                  highlight=False)  # fmt: skip
     for note in report.notes:
         console.print(f"- {note}", highlight=False)
 

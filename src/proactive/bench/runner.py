@@ -286,6 +286,9 @@ def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None
     try:
         notes = asyncio.run(run_all(state, judge, advance))
         status = "finished"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
     except BaseException:
         status = "failed"
         raise

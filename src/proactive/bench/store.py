@@ -144,7 +144,8 @@ class RunFolder:
         try:
             data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
-            raise DataError(self.manifest_path, f"line {exc.lineno}", "", "invalid JSON; delete the run folder") from None
+            where = f"line {exc.lineno}"
+            raise DataError(self.manifest_path, where, "", "invalid JSON; delete the run folder") from None
         if not isinstance(data, dict):
             raise DataError(self.manifest_path, "", "", "expected a JSON object")
         return data

@@ -14,7 +14,8 @@ console = Console(highlight=False)
 
 
 def _exclusions(values: list[str], bench: Path | None) -> set[str]:
-    """Trace keys from trace JSON files, text files of keys (one per line) or test trace ids."""
+    """Trace keys from trace JSON / reward JSONL files, text files of keys (one per line) or test trace ids."""
+    from proactive.data.grouping import trace_keys_in_file
     from proactive.data.labels import trace_key_of_events
     from proactive.data.loaders import TEST_DIR, load_trace_file
     from proactive.errors import UserError
@@ -23,8 +24,8 @@ def _exclusions(values: list[str], bench: Path | None) -> set[str]:
     keys: set[str] = set()
     for value in values:
         path = Path(value)
-        if path.suffix == ".json" and path.is_file():
-            keys.add(trace_key_of_events(load_trace_file(path).events))
+        if path.suffix in (".json", ".jsonl") and path.is_file():
+            keys.update(trace_keys_in_file(path))
         elif path.is_file():
             keys.update(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
         else:
@@ -125,7 +126,7 @@ def evaluate(
         else:
             spec = TrainSpec()
         scores = run_loto(loto_data, score_trace_with_trained(spec), progress)
-        notes = [f"blocks: {', '.join(b for bs in spec.block_sets for b in bs)}"]
+        notes = [f"{s.trace_id}: {s.chosen}" for s in scores]
     report = summarize(gate, scores, notes)
     if as_json:
         keys = ("f1", "precision", "recall", "accuracy", "balanced_accuracy", "events", "ms_per_event")

@@ -47,10 +47,10 @@ def run(
     judge: str | None = typer.Option(
         None, "--judge", help="Registered judge for proposals; default: the simulated user decides."
     ),
-    concurrency: int = typer.Option(2, "--concurrency", min=1, help="Episodes played at once."),
+    concurrency: int = typer.Option(1, "--concurrency", min=1, help="Episodes played at once (1 for local)."),
     max_steps: int = typer.Option(6, "--max-steps", min=1, help="Rounds of user activity per scene."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N scenes."),
-    pace: float = typer.Option(0.0, "--pace", min=0.0, help="Minimum seconds per step (rate limits)."),
+    pace: float = typer.Option(0.0, "--pace", min=0.0, help="Minimum seconds between model calls (rate limits)."),
 ) -> None:
     """Play scenes: resumable (re-run the same command), one JSONL trace per scene in --out."""
     chosen = load_scenes(scenes)[:limit] if limit else load_scenes(scenes)

@@ -27,8 +27,8 @@ def _reward_file(data: Path | None) -> Path:
     from proactive.data.loaders import REWARD_FILE
     from proactive.settings import data_dir
 
-    if data is not None and data.is_file():
-        return data
+    if data is not None and not data.is_dir():
+        return data  # a file (the loader names it in a one-line error if it is missing)
     return data_dir(data) / REWARD_FILE
 
 
@@ -45,7 +45,9 @@ def _excluded(files: list[Path]) -> set[str]:
 def train_command(
     data: Path | None = typer.Option(None, "--data", help="Reward-row JSONL (default: the ProactiveBench train file)."),
     out: Path | None = typer.Option(None, "--out", help="Artifact folder (default: state dir judge-trained)."),
-    exclude_traces: list[Path] = typer.Option([], "--exclude-traces", help="Trace JSON or reward JSONL whose traces are dropped (repeatable)."),
+    exclude_traces: list[Path] = typer.Option(
+        [], "--exclude-traces", help="Trace JSON or reward JSONL whose traces are dropped (repeatable)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed (fits are deterministic given it)."),
     c: float = typer.Option(0.05, "--C", help="Inverse L2 strength of the task model."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="Score leave-one-trace-out CV into the manifest."),
@@ -71,9 +73,15 @@ def train_command(
 def eval_command(
     data: Path = typer.Option(..., "--data", help="Reward-row JSONL to score (any file of that shape)."),
     judge: str | None = typer.Option(None, "--judge", help="Judge name (trained, llm) or a trained-judge folder."),
-    loto_train: Path | None = typer.Option(None, "--loto-train", help="Fit per trace on this file minus the trace (leave-one-trace-out)."),
-    model: str | None = typer.Option(None, "--model", help="Model spec for the llm judge, e.g. local/qwen2.5-coder-1.5b."),
-    examples: Path | None = typer.Option(None, "--examples", help="Reward rows the llm judge retrieves few-shot examples from."),
+    loto_train: Path | None = typer.Option(
+        None, "--loto-train", help="Fit per trace on this file minus the trace (leave-one-trace-out)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="Model spec for the llm judge, e.g. local/qwen2.5-coder-1.5b."
+    ),
+    examples: Path | None = typer.Option(
+        None, "--examples", help="Reward rows the llm judge retrieves few-shot examples from."
+    ),
     limit: int = typer.Option(0, "--limit", help="Score only the first N rows (0 = all)."),
     unanimous: bool = typer.Option(False, "--unanimous", help="Score only rows whose annotators all agreed."),
     seed: int = typer.Option(0, "--seed", help="Seed for fits and bootstrap."),
@@ -127,6 +135,7 @@ def agree_command(
     """Agreement of two judges on the proposals of a bench run (Cohen's kappa, per kind)."""
     from proactive.judge.agree import agreement_between, judge_pairs, load_run_pairs
     from proactive.judge.base import get_judge
+    from proactive.judge.train import progress_callback
 
     if len(judges) != 2:
         raise UserError("judge agree: give exactly two judges, e.g. --judges trained --judges llm")
@@ -137,10 +146,9 @@ def agree_command(
         for name in judges:
             options: dict[str, object] = {"model": model} if model and name == "llm" else {}
             instance = get_judge(name, **options)
-            task = progress.add_task(f"judge {name}", total=len(pairs))
-            results = asyncio.run(judge_pairs(instance, pairs, lambda d, t, k=task: progress.update(k, completed=d)))
+            results = asyncio.run(judge_pairs(instance, pairs, progress_callback(progress, f"judge {name}")))
             verdicts.append([accepted for accepted, _ in results])
-    result = agreement_between(judges, verdicts[0], verdicts[1], [task is not None for _, task in pairs])
+    result = agreement_between(judges, verdicts[0], verdicts[1], [offer is not None for _, offer in pairs])
     if as_json:
         typer.echo(result.model_dump_json())
         return

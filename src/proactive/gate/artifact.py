@@ -12,8 +12,9 @@ that saw the trace is refused unless the caller allows it explicitly.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -38,7 +39,7 @@ class GateManifest(BaseModel):
     inner_cv: dict[str, float] = Field(
         default_factory=dict, description="Out-of-fold figures on the training traces (F1 at the threshold, AUC)."
     )
-    created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 class LotoEntry(BaseModel):
@@ -59,7 +60,8 @@ class LotoIndex(BaseModel):
 def save_gate(folder: Path, manifest: GateManifest, arrays: dict[str, np.ndarray]) -> None:
     """Write a gate folder (manifest last, so a folder with a manifest is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / WEIGHTS, **arrays)
+    savez: Any = np.savez  # numpy's stub reads **arrays as the allow_pickle flag
+    savez(folder / WEIGHTS, **arrays)
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
 
 
@@ -123,7 +125,7 @@ def pick_gate_folder(folder: Path, trace_key: str | None, allow_seen: bool) -> t
     seen = trace_key is not None and trace_key in set(manifest.training_traces)
     if seen and not allow_seen:
         raise UserError(
-            f"{chosen}: this gate was trained on the trace being scored ({trace_key[:60]!r}); "
+            f"{chosen}: this gate was trained on the trace being scored ({str(trace_key)[:60]!r}); "
             "use a LOTO set (`proactive gate train --loto`) or pass --allow-seen to accept the leak"
         )
     return chosen, seen

@@ -33,6 +33,7 @@ class TraceScores(BaseModel):
     truth: list[bool]
     seconds: float = Field(description="Wall time spent scoring this trace's events.")
     training_traces: list[str] = Field(description="Trace keys the scoring gate was trained on.")
+    chosen: str = Field(default="", description="Blocks and C the inner CV picked for this trace's gate.")
 
 
 class GateReport(BaseModel):
@@ -171,6 +172,7 @@ def score_trace_with_trained(spec: TrainSpec) -> ScoreFn:
             truth=[],
             seconds=seconds,
             training_traces=manifest.training_traces,
+            chosen=f"{'+'.join(manifest.blocks)} C={manifest.regularization:g} t={manifest.threshold:.2f}",
         )
 
     return score

@@ -17,6 +17,7 @@ import jinja2
 import numpy as np
 
 from proactive.agent.base import AgentConfig, Observation
+from proactive.gate.evaluate import LotoData, TraceScores
 from proactive.models.base import ChatModel, Message, get_model
 from proactive.types import Event
 
@@ -66,17 +67,15 @@ def create(config: AgentConfig) -> LlmGate:
 
 
 def run_llm_loto(
-    data: object, model_spec: str, progress: Callable[[str], None] | None = None
-) -> tuple[list[object], list[str]]:
+    data: LotoData, model_spec: str, progress: Callable[[str], None] | None = None
+) -> tuple[list[TraceScores], list[str]]:
     """Score every labelled test event with the LLM gate; thresholds by leave-one-trace-out.
 
     The LLM gate has no training, but its threshold does: for each trace it is the
     F1-best threshold on the *other* test traces' probabilities, so no trace picks its own.
     """
-    from proactive.gate.evaluate import LotoData, TraceScores
     from proactive.gate.training import best_threshold
 
-    assert isinstance(data, LotoData)
     gate = LlmGate(get_model(model_spec))
     raw: dict[str, tuple[list[float], list[bool], float]] = {}
     for trace in data.traces:
@@ -86,7 +85,7 @@ def run_llm_loto(
         started = time.perf_counter()
         probabilities = [asyncio.run(gate.probability(trace.events[: i + 1])) for i, _ in labelled]
         raw[trace.id] = (probabilities, [t for _, t in labelled], time.perf_counter() - started)
-    scores: list[object] = []
+    scores: list[TraceScores] = []
     for trace in data.traces:
         others = [tid for tid in raw if tid != trace.id]
         pooled = np.array([p for tid in others for p in raw[tid][0]])

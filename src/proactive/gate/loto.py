@@ -24,14 +24,19 @@ from proactive.gate.artifact import (
     save_index,
 )
 from proactive.gate.features import FEATURE_BLOCKS
-from proactive.gate.training import DEFAULT_BLOCKS, TrainSpec, default_encoder, examples_from_rows, train_gate
+from proactive.gate.training import HAND_BLOCKS, TrainSpec, default_encoder, examples_from_rows, train_gate
 from proactive.types import AnnotatedRow, Trace
 
 
 def candidate_block_sets() -> list[list[str]]:
-    """Block sets the inner CV may choose among with --select-blocks."""
-    cheap = [b for b in DEFAULT_BLOCKS if not b.startswith("embed")]
-    return [cheap, list(DEFAULT_BLOCKS), [*DEFAULT_BLOCKS, "embed_context"], ["keywords", "recency"]]
+    """A wider set for --select-blocks: the defaults plus sentence-embedding variants."""
+    return [
+        ["words"],
+        ["words", *HAND_BLOCKS],
+        list(HAND_BLOCKS),
+        ["embed_last", "similarity", *HAND_BLOCKS],
+        ["words", "embed_last", "similarity", *HAND_BLOCKS],
+    ]
 
 
 def train_gate_folder(

@@ -15,7 +15,7 @@ import numpy as np
 from proactive.agent.base import AgentConfig, Observation
 from proactive.gate.artifact import GateManifest, load_arrays, load_manifest, pick_gate_folder
 from proactive.gate.features import Encoder, featurize
-from proactive.gate.training import default_encoder, predict_logistic
+from proactive.gate.training import default_encoder, gate_matrix, predict_logistic, words_of
 from proactive.types import Event
 
 
@@ -39,6 +39,7 @@ class TrainedGate:
         #: True when this gate was trained on the trace it is scoring (allowed only by a flag).
         self.saw_trace = saw_trace
         self._encode = encode
+        self._words = words_of(arrays)
 
     @classmethod
     def load(cls, folder: Path, encode: Encoder | None = None, saw_trace: bool = False) -> TrainedGate:
@@ -49,8 +50,8 @@ class TrainedGate:
         """Probability that help is needed after the last event of each history."""
         if self._encode is None:
             self._encode = default_encoder()
-        features = featurize(histories, self.manifest.blocks, self._encode)
-        return predict_logistic(self.arrays, features)
+        base = featurize(histories, self.manifest.blocks, self._encode)
+        return predict_logistic(self.arrays, gate_matrix(histories, base, self.manifest.blocks, self._words))
 
     async def __call__(self, observation: Observation) -> float:
         return float(self.probabilities([observation.history])[0])

@@ -19,11 +19,13 @@ from pydantic import BaseModel, Field
 from proactive.data.grouping import leave_one_trace_out
 from proactive.data.labels import event_key, row_trace_key
 from proactive.gate.artifact import GateManifest
-from proactive.gate.features import Encoder, featurize
+from proactive.gate.features import Encoder, WordVectorizer, featurize
 from proactive.types import AnnotatedRow, Event
 
-#: The blocks used unless told otherwise (all cheap ones plus the latest event's vector).
-DEFAULT_BLOCKS = ("keywords", "recency", "apps", "timing", "position", "similarity", "embed_last")
+#: Candidate block sets the inner grouped CV chooses among by default: the latest event's
+#: words alone, words with the hand-made flags, and the hand-made flags alone.
+HAND_BLOCKS = ("keywords", "recency", "apps", "timing", "position")
+DEFAULT_BLOCK_SETS = (("words",), ("words", *HAND_BLOCKS), HAND_BLOCKS)
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,10 @@ class TrainSpec(BaseModel):
     """What to try when training a gate; the inner grouped CV picks among the candidates."""
 
     block_sets: list[list[str]] = Field(
-        default_factory=lambda: [list(DEFAULT_BLOCKS)], description="Candidate feature block sets."
+        default_factory=lambda: [list(b) for b in DEFAULT_BLOCK_SETS], description="Candidate feature block sets."
     )
     regularizations: list[float] = Field(
-        default_factory=lambda: [0.01, 0.03, 0.1, 0.3], description="Candidate inverse L2 strengths C."
+        default_factory=lambda: [0.03, 0.3, 1.0], description="Candidate inverse L2 strengths C."
     )
 
 
@@ -54,26 +56,67 @@ def examples_from_rows(rows: Sequence[AnnotatedRow]) -> list[GateExample]:
         key = (row_trace_key(row), tuple(event_key(e) for e in row.history))
         votes[key].append(row.help_needed)
         first.setdefault(key, row)
-    return [
-        GateExample(tuple(first[key].history), sum(v) * 2 > len(v), key[0]) for key, v in votes.items()
-    ]
+    return [GateExample(tuple(first[key].history), sum(v) * 2 > len(v), key[0]) for key, v in votes.items()]
 
 
-def fit_logistic(features: np.ndarray, labels: np.ndarray, regularization: float) -> dict[str, np.ndarray]:
-    """Standardise, fit an L2 logistic regression (balanced classes); return plain arrays."""
+def fit_logistic(
+    features: np.ndarray, labels: np.ndarray, regularization: float, standardise: int | None = None
+) -> dict[str, np.ndarray]:
+    """Fit an L2 logistic regression (balanced classes); return plain arrays.
+
+    The first `standardise` columns (all when None) are standardised; the rest (TF-IDF,
+    already on a common scale and mostly zero) are left as they are.
+    """
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-    mean = features.mean(axis=0)
-    scale = features.std(axis=0)
+    count = features.shape[1] if standardise is None else standardise
+    mean = np.zeros(features.shape[1], dtype=np.float64)
+    scale = np.ones(features.shape[1], dtype=np.float64)
+    mean[:count] = features[:, :count].mean(axis=0)
+    scale[:count] = features[:, :count].std(axis=0)
     scale[scale < 1e-6] = 1.0
-    model = LogisticRegression(C=regularization, class_weight="balanced", max_iter=2000)
-    model.fit((features - mean) / scale, labels)
+    model = LogisticRegression(C=regularization, class_weight="balanced", max_iter=3000)
+    # One BLAS thread: the machine's two cores are shared (MEASURED.md).
+    with threadpool_limits(1):
+        model.fit((features - mean) / scale, labels)
     return {
         "mean": mean.astype(np.float32),
         "scale": scale.astype(np.float32),
         "coef": model.coef_[0].astype(np.float32),
         "intercept": model.intercept_.astype(np.float32),
     }
+
+
+def gate_matrix(
+    histories: Sequence[Sequence[Event]], base: np.ndarray, blocks: Sequence[str], words: WordVectorizer | None
+) -> np.ndarray:
+    """Stateless features `base` plus, with the ``words`` block, the TF-IDF columns."""
+    if "words" not in blocks or words is None:
+        return base
+    return np.hstack([base, words.transform(histories)])
+
+
+def fit_gate_arrays(
+    histories: Sequence[Sequence[Event]],
+    base: np.ndarray,
+    labels: np.ndarray,
+    blocks: Sequence[str],
+    regularization: float,
+) -> dict[str, np.ndarray]:
+    """Fit vocabulary (if ``words``) and logistic weights on these histories only."""
+    words = WordVectorizer().fit(histories) if "words" in blocks else None
+    arrays = fit_logistic(gate_matrix(histories, base, blocks, words), labels, regularization, base.shape[1])
+    if words is not None:
+        arrays.update(words.arrays())
+    return arrays
+
+
+def words_of(arrays: dict[str, np.ndarray]) -> WordVectorizer | None:
+    """The fitted vocabulary stored in a gate's arrays, if it has one."""
+    if "vocabulary" not in arrays:
+        return None
+    return WordVectorizer(arrays["vocabulary"], arrays["idf"])
 
 
 def predict_logistic(arrays: dict[str, np.ndarray], features: np.ndarray) -> np.ndarray:
@@ -113,16 +156,23 @@ def auc(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def out_of_fold(
-    features: np.ndarray, labels: np.ndarray, groups: Sequence[str], regularization: float
+    histories: Sequence[Sequence[Event]],
+    base: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence[str],
+    blocks: Sequence[str],
+    regularization: float,
 ) -> np.ndarray:
-    """Out-of-fold probabilities, holding out one training trace at a time."""
+    """Out-of-fold probabilities, holding out one training trace at a time (vocabulary refitted per fold)."""
     result = np.zeros(len(labels))
     for _, train, held in leave_one_trace_out(groups):
         if len(set(labels[train].tolist())) < 2:
             result[held] = labels[train].mean()
             continue
-        arrays = fit_logistic(features[train], labels[train], regularization)
-        result[held] = predict_logistic(arrays, features[held])
+        train_histories = [histories[i] for i in train]
+        arrays = fit_gate_arrays(train_histories, base[train], labels[train], blocks, regularization)
+        held_histories = [histories[i] for i in held]
+        result[held] = predict_logistic(arrays, gate_matrix(held_histories, base[held], blocks, words_of(arrays)))
     return result
 
 
@@ -139,16 +189,16 @@ def train_gate(
     histories = [e.history for e in examples]
     best: tuple[float, list[str], float, np.ndarray] | None = None
     for blocks in spec.block_sets:
-        features = featurize(histories, blocks, encode)
+        base = featurize(histories, blocks, encode)
         for regularization in spec.regularizations:
-            oof = out_of_fold(features, labels, groups, regularization)
+            oof = out_of_fold(histories, base, labels, groups, blocks, regularization)
             _, score = best_threshold(oof, labels)
             if best is None or score > best[0]:
                 best = (score, list(blocks), regularization, oof)
     assert best is not None
     score, blocks, regularization, oof = best
     threshold, _ = best_threshold(oof, labels)
-    arrays = fit_logistic(featurize(histories, blocks, encode), labels, regularization)
+    arrays = fit_gate_arrays(histories, featurize(histories, blocks, encode), labels, blocks, regularization)
     manifest = GateManifest(
         blocks=blocks,
         regularization=regularization,

@@ -94,6 +94,7 @@ class BuildLimits:
     entities_tokens: int = 90
     operations_tokens: int = 120
     events_tokens: int = 330
+    attempts: int = 2
 
 
 @dataclass(frozen=True)
@@ -127,19 +128,27 @@ def _samples(seed: SeedTask, count: int) -> list[str]:
     return [events[(start + offset) % len(events)] for offset in range(min(count, len(events)))]
 
 
-async def build_scene(model: ChatModel, seed: SeedTask, variant: int, limits: BuildLimits) -> Scene:
-    """One scene for a seed task (raises CallFailed when a step stays unusable)."""
+async def build_scene(
+    model: ChatModel, seed: SeedTask, variant: int, limits: BuildLimits, attempt: int = 0
+) -> Scene:
+    """One scene for a seed task (raises CallFailed when a step stays unusable).
+
+    A further `attempt` asks for another kind of person, so the prompts (and the cached
+    answers) differ from the attempt that failed.
+    """
     setting = SETTING_NAMES.get(seed.setting.name, seed.setting.name)
-    persona = PERSONAS[(seed.index + variant) % len(PERSONAS)]
+    persona = PERSONAS[(seed.index + variant + 3 * attempt) % len(PERSONAS)]
     profile = await ask(
         model, "scene_profile.j2", SceneProfile, limits.profile_tokens, setting=setting, task=seed.task, persona=persona
     )
-    shared = {"theme": profile.theme, "task": seed.task}
+    shared: dict[str, Any] = {"theme": profile.theme, "task": seed.task}
     context = await ask(
         model, "scene_context.j2", SceneContext, limits.context_tokens, person=profile.person, **shared
     )
     shared["description"] = context.description
-    entities = await ask(model, "scene_entities.j2", SceneEntities, limits.entities_tokens, count=limits.entities, **shared)
+    entities = await ask(
+        model, "scene_entities.j2", SceneEntities, limits.entities_tokens, count=limits.entities, **shared
+    )
     operations = await ask(
         model, "scene_operations.j2", SceneOperations, limits.operations_tokens,
         entities=entities.entities, count=limits.operations, **shared,
@@ -231,11 +240,8 @@ async def build_scenes(
     for seed, variant in plan(seeds, per_seed):
         scene_id = seed.scene_id(variant)
         if scene_id not in done_ids:
-            try:
-                scene = await build_scene(model, seed, variant, limits)
-            except CallFailed as exc:
-                report.failures.append(f"{scene_id}: {exc}")
-            else:
+            scene = await _build_with_retry(model, seed, variant, limits, report)
+            if scene is not None:
                 vector = embed([scene_text(scene)])[0]
                 if is_near_duplicate(vector, kept, threshold) is not None:
                     report.duplicates += 1
@@ -247,6 +253,20 @@ async def build_scenes(
         if progress is not None:
             progress(scene_id)
     return report
+
+
+async def _build_with_retry(
+    model: ChatModel, seed: SeedTask, variant: int, limits: BuildLimits, report: BuildReport
+) -> Scene | None:
+    """The scene, trying another kind of person once when a step stays unusable."""
+    problems = []
+    for attempt in range(limits.attempts):
+        try:
+            return await build_scene(model, seed, variant, limits, attempt)
+        except CallFailed as exc:
+            problems.append(str(exc))
+    report.failures.append(f"{seed.scene_id(variant)}: {' / '.join(problems)}")
+    return None
 
 
 def _record_text(item: dict[str, Any]) -> str:

@@ -48,7 +48,7 @@ class GymConfig:
     max_steps: int = 6
     events_per_activity: tuple[int, ...] = (2, 3, 3, 4)
     events_per_agent_call: tuple[int, ...] = (1, 2)
-    max_agent_calls: int = 2
+    max_agent_calls: int = 1
     max_failures_in_a_row: int = 3
     act_tokens: int = 70
     world: WorldLimits = field(default_factory=WorldLimits)
@@ -142,7 +142,14 @@ class Episode:
         except CallFailed as exc:
             return f"environment events unusable: {exc}"
         source: EventSource = "agent" if by_agent else "environment"
-        for generated in produced.events[: max(choices)]:
+        events = produced.events[: max(choices)]
+        if not by_agent:
+            # Small models copy agent-style examples into the user's events; the agent's
+            # events come only from its own accepted actions.
+            events = [e for e in events if not e.text.lower().startswith(("the agent", "the assistant"))]
+            if not events:
+                return "environment events unusable: every event was written for the agent"
+        for generated in events:
             self._event(number, generated.text, generated.duration, source)
             if not by_agent:
                 await self._consult_agent(number)
@@ -211,7 +218,7 @@ class Episode:
                 self._skip(number, f"agent action unusable: {exc}")
                 return
             call = move.operation.strip().rstrip(".")
-            if move.done or not call:
+            if not call:
                 return
             if known and operation_name(call) not in known:
                 self._skip(number, f"agent called unknown operation {call!r}; task abandoned")
@@ -222,6 +229,8 @@ class Episode:
             problem = await self._events(number, f"calls {call} for the task: {task}", True, index + 1)
             if problem:
                 self._skip(number, problem)
+                return
+            if move.done:  # small models often name the call and mark it the last one at once
                 return
 
     # -- lines -------------------------------------------------------------------------------

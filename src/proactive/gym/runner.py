@@ -17,10 +17,12 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from pydantic import BaseModel
 
 from proactive.agent.base import AgentConfig, get_agent
 from proactive.errors import UserError
@@ -28,7 +30,7 @@ from proactive.gym.episode import Episode, GymConfig
 from proactive.gym.state import EpisodeState, TraceLine, UserState
 from proactive.gym.world import setup_world
 from proactive.judge.base import Judge, get_judge
-from proactive.models.base import ChatModel, get_model
+from proactive.models.base import ChatModel, ChatResult, Message, get_model
 from proactive.types import Scene
 
 log = logging.getLogger("proactive.gym")
@@ -142,7 +144,8 @@ class GymRunner:
     def __init__(self, settings: RunSettings, progress: Callable[[int], None] | None = None) -> None:
         self.settings = settings
         self.progress = progress or (lambda _n: None)
-        self.model: ChatModel = get_model(settings.model)
+        model = get_model(settings.model)
+        self.model: ChatModel = PacedModel(model, settings.pace) if settings.pace > 0 else model
         self.judge: Judge | None = get_judge(settings.judge) if settings.judge else None
         self.events_written = 0
 
@@ -217,17 +220,11 @@ class GymRunner:
         agent = get_agent(self.settings.agent, AgentConfig(model=self.settings.model))
         sink = _CountingSink(trace, self)
         episode = Episode(scene, state, self.model, agent, sink, self.settings.config, self.judge)
-        step_started = time.monotonic()
 
-        async def checkpoint(current: EpisodeState) -> None:
-            nonlocal step_started
+        def checkpoint(current: EpisodeState) -> None:
             current.lines_written = trace.count
             save_state(state_path, current)
             self.progress(1)
-            wait = self.settings.pace - (time.monotonic() - step_started)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            step_started = time.monotonic()
 
         try:
             await episode.run(after_step=checkpoint)
@@ -243,6 +240,36 @@ class GymRunner:
             save_state(state_path, state)
         self.progress(max(0, self.settings.config.max_steps - state.step))
         return state
+
+
+class PacedModel:
+    """Spaces model calls at least `pace` seconds apart (rate limits of shared endpoints)."""
+
+    def __init__(self, inner: ChatModel, pace: float) -> None:
+        self.inner, self.pace, self.spec = inner, pace, inner.spec
+        self._lock = asyncio.Lock()
+        self._last = 0.0
+
+    async def _wait_turn(self) -> None:
+        async with self._lock:
+            wait = self._last + self.pace - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last = time.monotonic()
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        await self._wait_turn()
+        return await self.inner.generate(messages, schema, temperature, max_tokens)
+
+    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        await self._wait_turn()
+        return await self.inner.choice_probabilities(messages, choices)
 
 
 class _CountingSink:

@@ -84,7 +84,7 @@ class EnvironmentEvents(BaseModel):
 class UserVerdict(BaseModel):
     """The simulated user's reaction to a proposal."""
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=90)]
     accept: bool
 
 

@@ -8,7 +8,7 @@ model answers: it loads the last snapshot and cuts the trace file back to match 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from proactive.types import Event, EventSource, Judgement, Proposal
 
 #: Where a simulated clock starts when the model's start time cannot be read.
-DEFAULT_START = datetime(2024, 6, 3, 9, 0, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 #: Durations are clamped to this range: a model that writes "0" or "3 days" must not
 #: freeze the clock or jump it past the working session.
 MIN_DURATION, MAX_DURATION = 1, 3600
@@ -153,13 +153,13 @@ def parse_clock(text: object, default: datetime = DEFAULT_START) -> tuple[float,
         return float(raw), False
     for form in _CLOCK_FORMATS:
         try:
-            return datetime.strptime(raw, form).replace(tzinfo=timezone.utc).timestamp(), False
+            return datetime.strptime(raw, form).replace(tzinfo=UTC).timestamp(), False
         except ValueError:
             continue
     try:
         parsed = datetime.fromisoformat(raw)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp(), False
     except ValueError:
         pass
@@ -187,4 +187,4 @@ def _time_of_day(raw: str, default: datetime) -> tuple[float, bool]:
 
 def format_clock(seconds: float) -> str:
     """'YYYY-MM-DD HH:MM:SS' in UTC."""
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import cast
 
 from proactive.gym.calls import CallFailed, ask
 from proactive.gym.schemas import UserActivity, UserTurn, UserVerdict
@@ -48,10 +49,10 @@ async def decide(
     user = state.user
     draw = random.Random(f"{state.scene_id}:{state.step + 1}:question")
     allow_question = draw.random() < limits.question_rate
-    turn = await ask(
+    turn: UserTurn | UserActivity = await ask(
         model,
         "gym_user_turn.j2",
-        UserTurn if allow_question else UserActivity,
+        cast(type[UserTurn | UserActivity], UserTurn if allow_question else UserActivity),
         limits.turn_tokens,
         activities=user.activities[-limits.recent_activities :],
         allow_question=allow_question,

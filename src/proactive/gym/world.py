@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from proactive.gym.calls import CallFailed, ask
 from proactive.gym.schemas import EnvironmentAnswer, EnvironmentEvents, WorldSetup
@@ -37,6 +38,13 @@ class WorldLimits:
     examples: int = 4
 
 
+def user_examples(scene: Scene, count: int) -> list[str]:
+    """Sample events of the user (agent-made ones are left out: small models copy them)."""
+    examples = scene.environment.events_example
+    own = [e for e in examples if not e.lower().startswith(("the agent", "the assistant"))]
+    return (own or examples)[:count]
+
+
 def fallback_world(scene: Scene, limits: WorldLimits) -> WorldState:
     """A world straight from the scene, used when the model's setup is unusable."""
     start = DEFAULT_START.timestamp()
@@ -48,7 +56,7 @@ def fallback_world(scene: Scene, limits: WorldLimits) -> WorldState:
         clock=start,
         entities=entities,
         operations=list(scene.environment.agent_ops),
-        examples=scene.environment.events_example[: limits.examples],
+        examples=user_examples(scene, limits.examples),
     )
 
 
@@ -78,13 +86,13 @@ async def setup_world(model: ChatModel, scene: Scene, limits: WorldLimits) -> tu
         clock=start,
         entities=entities,
         operations=list(scene.environment.agent_ops),
-        examples=scene.environment.events_example[: limits.examples],
+        examples=user_examples(scene, limits.examples),
     )
     note = f"unreadable start time {setup.start_time!r}, clock starts at the default" if repaired else ""
     return world, note
 
 
-def context(state: EpisodeState, limits: WorldLimits) -> dict[str, object]:
+def context(state: EpisodeState, limits: WorldLimits) -> dict[str, Any]:
     """Template variables of gym_common.j2, the prefix every gym prompt shares.
 
     The prefix only grows (events are appended, never shifted, until the window of

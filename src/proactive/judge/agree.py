@@ -24,7 +24,9 @@ Pair = tuple[Sequence[Event], str | None]
 Progress = Callable[[int, int], None]
 
 
-async def judge_pairs(judge: Judge, pairs: Sequence[Pair], progress: Progress | None = None) -> list[tuple[bool, float]]:
+async def judge_pairs(
+    judge: Judge, pairs: Sequence[Pair], progress: Progress | None = None
+) -> list[tuple[bool, float]]:
     """(accepted, score) per pair; uses a judge's batch path (`score_pairs`) when it has one."""
     batch = getattr(judge, "score_pairs", None)
     if batch is not None:
@@ -92,7 +94,9 @@ class JudgeAgreement(BaseModel):
     both: dict[str, int] = Field(description="Counts: both_accept, both_reject, only_first, only_second.")
 
 
-def agreement_between(names: Sequence[str], first: Sequence[bool], second: Sequence[bool], is_task: Sequence[bool]) -> JudgeAgreement:
+def agreement_between(
+    names: Sequence[str], first: Sequence[bool], second: Sequence[bool], is_task: Sequence[bool]
+) -> JudgeAgreement:
     """Agreement, Cohen's kappa and per-kind agreement of two verdict lists."""
     a, b, t = (np.asarray(x, dtype=bool) for x in (first, second, is_task))
     same = a == b

@@ -62,8 +62,48 @@ TASK_PATTERNS: dict[str, re.Pattern[str]] = {
 _WORD_RE = re.compile(r"[a-z0-9_\u4e00-\u9fff]+")
 _QUOTED_RE = re.compile(r"'([^']{2,})'|\"([^\"]{2,})\"")
 _STOP = frozenset(
-    "the a an to of in on for and or with by from is are was be user users their them they it its this that "
-    "then into at as any some more other about while within using use uses".split()
+    {
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "is",
+        "are",
+        "was",
+        "be",
+        "user",
+        "users",
+        "their",
+        "them",
+        "they",
+        "it",
+        "its",
+        "this",
+        "that",
+        "then",
+        "into",
+        "at",
+        "as",
+        "any",
+        "some",
+        "more",
+        "other",
+        "about",
+        "while",
+        "within",
+        "using",
+        "use",
+        "uses",
+    }
 )
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
@@ -110,8 +150,10 @@ def state_features(history: Sequence[Event], vectors: np.ndarray) -> np.ndarray:
     recent = texts[-RECENT:]
     values: list[float] = []
     for pattern in STATE_PATTERNS.values():
-        hits = [bool(pattern.search(t)) for t in texts]
-        values += [float(hits[-1]), float(np.mean(hits[-RECENT:])), float(np.mean(hits))]
+        hits = [1.0 if pattern.search(t) else 0.0 for t in texts]
+        recent_hits = hits[-RECENT:]
+        # Plain sums: np.mean on a handful of floats costs more than the regexes.
+        values += [hits[-1], sum(recent_hits) / len(recent_hits), sum(hits) / len(hits)]
     last_text = history[-1].text
     non_ascii = sum(ord(c) > 127 for c in last_text) / max(1, len(last_text))
     gap = _gap(history[-2], history[-1]) if len(history) > 1 else None

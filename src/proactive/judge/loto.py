@@ -54,7 +54,7 @@ def loto_from_features(
     traces = trace_order(score_keys.tolist())
     for done, key in enumerate(traces, start=1):
         keep = np.flatnonzero(train_keys != key)
-        model = fit_judge([train_rows[i] for i in keep], _subset(train_feats, keep), settings)
+        model = fit_judge([train_rows[int(i)] for i in keep], _subset(train_feats, keep), settings)
         rows_here = np.flatnonzero(score_keys == key)
         out[rows_here] = model.accept_probability(_subset(score_feats, rows_here))
         if progress is not None:

@@ -21,7 +21,7 @@ from proactive.judge.trained import TrainedSettings, fit_judge, rows_to_pairs
 from proactive.types import AnnotatedRow
 
 
-def _callback(progress: Any, description: str) -> Callable[[int, int], None]:
+def progress_callback(progress: Any, description: str) -> Callable[[int, int], None]:
     """A (done, total) callback driving one rich progress bar (or nothing without progress)."""
     if progress is None:
         return lambda done, total: None
@@ -51,12 +51,14 @@ def train_artifact(
     settings = TrainedSettings(C=c, seed=seed)
     builder = builder or FeatureBuilder()
     pairs = rows_to_pairs(rows)
-    builder.warm(pairs, _callback(progress, "embedding texts"))
+    builder.warm(pairs, progress_callback(progress, "embedding texts"))
     feats = builder.matrices(pairs)
     model = fit_judge(rows, feats, settings)
     scores: dict[str, object] = {}
     if cv and len(trace_order(row_trace_keys(rows))) > 1:
-        report = loto_report(rows, rows, settings, builder, _callback(progress, "leave-one-trace-out CV"), resamples=200)
+        report = loto_report(
+            rows, rows, settings, builder, progress_callback(progress, "leave-one-trace-out CV"), resamples=200
+        )
         scores = report.flat()
     present = {k for k in row_trace_keys(all_rows)}
     manifest = Manifest(
@@ -80,8 +82,10 @@ def eval_with_loto(train_file: Path, rows: Sequence[AnnotatedRow], seed: int, pr
     train_rows = load_reward_rows(train_file)
     settings = TrainedSettings(seed=seed)
     builder = FeatureBuilder()
-    builder.warm(rows_to_pairs([*train_rows, *rows]), _callback(progress, "embedding texts"))
-    probs = loto_probabilities(train_rows, rows, settings, builder, _callback(progress, "fit per held-out trace"))
+    builder.warm(rows_to_pairs([*train_rows, *rows]), progress_callback(progress, "embedding texts"))
+    probs = loto_probabilities(
+        train_rows, rows, settings, builder, progress_callback(progress, "fit per held-out trace")
+    )
     return agreement_report(
         [r.valid for r in rows],
         (probs >= settings.threshold).tolist(),
@@ -100,7 +104,7 @@ def eval_with_judge(
     judge = get_judge(name, **options)
     seen = set(getattr(judge, "training_traces", set()))
     overlap = int(np.sum([key in seen for key in row_trace_keys(rows)]))
-    verdicts = asyncio.run(judge_pairs(judge, rows_to_pairs(rows), _callback(progress, f"judging with {name}")))
+    verdicts = asyncio.run(judge_pairs(judge, rows_to_pairs(rows), progress_callback(progress, f"judging with {name}")))
     return agreement_report(
         [r.valid for r in rows],
         [accepted for accepted, _ in verdicts],

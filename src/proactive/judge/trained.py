@@ -136,7 +136,9 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float) -> 
         raise UserError("training rows hold only one label; need accepted and rejected rows")
     model = LogisticRegression(C=c, max_iter=2000)
     model.fit((x - mean) / scale, y, sample_weight=weights)
-    return LinearPart(mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(), bias=float(model.intercept_[0]))
+    return LinearPart(
+        mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(), bias=float(model.intercept_[0])
+    )
 
 
 def _agreement_strength(rows: Sequence[AnnotatedRow]) -> np.ndarray:
@@ -163,7 +165,9 @@ def fit_judge(rows: Sequence[AnnotatedRow], feats: dict[str, np.ndarray], settin
             seen.setdefault(tuple(e.text for e in row.history), i)
         hidx = np.asarray(sorted(seen.values()))
     h_labels = help_needed[hidx]
-    help_model = _fit_linear(feats["state"][hidx], h_labels, _weights(h_labels, strength[hidx], settings), settings.help_C)
+    help_model = _fit_linear(
+        feats["state"][hidx], h_labels, _weights(h_labels, strength[hidx], settings), settings.help_C
+    )
     model = JudgeModel(settings=settings, help_model=help_model, task_model=help_model)
     tidx = np.flatnonzero(is_task)
     if settings.task_embedding_dims:
