@@ -90,3 +90,18 @@ def test_llm_gate_reads_yes_probability_from_logprobs(gate_setup, state_home: Pa
     # The prompt lists every event, oldest first, so consecutive events share a prefix.
     shorter, longer = gate_messages(trace.events[:2]), gate_messages(trace.events[:3])
     assert trace.events[2].text in longer[1]["content"] and trace.events[2].text not in shorter[1]["content"]
+
+
+def test_writer_view_folds_gate_silences_into_the_next_event(gate_setup) -> None:  # type: ignore[no-untyped-def]
+    from proactive.agent.gated import writer_view
+    from proactive.types import Proposal
+
+    trace, _, _ = gate_setup
+    events = trace.events[:4]
+    silenced = Proposal(task=None, gate_probability=0.1)
+    written = Proposal(task="Offer a regex", thoughts="stuck on validation", gate_probability=0.9)
+    view = writer_view(Observation(history=events, previous=[silenced, written, silenced]))
+    # Event 0 (gate-silenced) joins event 1, which the writer answered; event 2 (silenced) joins the new event 3.
+    texts = [e.text for e in view.history]
+    assert texts == [f"{events[0].text} Then: {events[1].text}", f"{events[2].text} Then: {events[3].text}"]
+    assert view.previous == [written]
