@@ -2,7 +2,8 @@
 
 After each event the gate gives a probability that help is needed. Below the user's
 effective threshold the agent stays silent without touching the LLM (the writer is not
-even loaded until the gate first opens); at or above it, the `llm` agent writes the task.
+even loaded until the gate first opens); at or above it, the `llm` agent in writer mode (a task is required: the gate
+already decided to speak) writes the task.
 
 The gate comes from `AgentConfig.gate`:
 
@@ -15,7 +16,8 @@ The gate comes from `AgentConfig.gate`:
 
 from __future__ import annotations
 
-from proactive.agent.base import Agent, AgentConfig, Observation, get_agent
+from proactive.agent.base import Agent, AgentConfig, Observation
+from proactive.agent.llm_agent import create as create_llm_agent
 from proactive.errors import UserError
 from proactive.gate.base import GATES, Gate
 from proactive.gate.threshold import UserThreshold
@@ -43,7 +45,7 @@ class GatedAgent:
 
     def _writer_agent(self) -> Agent:
         if self._writer is None:
-            self._writer = get_agent("llm", self.config)
+            self._writer = create_llm_agent(self.config, must_propose=True)
         return self._writer
 
     async def __call__(self, observation: Observation) -> Proposal:

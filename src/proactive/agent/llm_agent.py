@@ -41,6 +41,18 @@ class AgentAnswer(BaseModel):
     message: str = Field(max_length=80, description="The one-line offer shown to the person, or ''.")
 
 
+class WriterAnswer(BaseModel):
+    """What the writer of the `gated` agent writes: the gate already decided to speak, so a task is required."""
+
+    purpose: str = Field(max_length=60, description="What the person is trying to do.")
+    thoughts: str = Field(max_length=80, description="What would help most right now, in one sentence.")
+    task: str = Field(min_length=3, max_length=120, description="The task to offer.")
+    message: str = Field(max_length=80, description="The one-line offer shown to the person.")
+
+
+WRITER_SYSTEM_TEMPLATE = "agent_writer_system.j2"
+
+
 def _clock(event: Event) -> str:
     seconds = event.seconds
     if seconds is None:
@@ -83,10 +95,14 @@ class LLMAgent:
 
     name = "llm"
 
-    def __init__(self, config: AgentConfig, model: ChatModel) -> None:
+    def __init__(self, config: AgentConfig, model: ChatModel, must_propose: bool = False) -> None:
         self.config = config
         self.model = model
-        self.system = _templates.get_template(SYSTEM_TEMPLATE).render().strip()
+        # must_propose: the writer of the gated agent. The gate has decided *when*; letting
+        # the writer re-decide made a 1.5B writer fall silent where the gate opened.
+        self.schema: type[AgentAnswer] | type[WriterAnswer] = WriterAnswer if must_propose else AgentAnswer
+        template = WRITER_SYSTEM_TEMPLATE if must_propose else SYSTEM_TEMPLATE
+        self.system = _templates.get_template(template).render().strip()
         self.answers: list[str] = []  # raw answer texts, one per earlier event
         self.last_usage: Usage | None = None
         self.last_cached = False
@@ -109,7 +125,7 @@ class LLMAgent:
         messages = self.messages(observation)
         try:
             result = await self.model.generate(
-                messages, schema=AgentAnswer, temperature=self.config.temperature, max_tokens=self.config.max_tokens
+                messages, schema=self.schema, temperature=self.config.temperature, max_tokens=self.config.max_tokens
             )
         except ModelOutputError as exc:
             # A malformed answer is silence, recorded as such; the run goes on.
@@ -118,7 +134,7 @@ class LLMAgent:
             self.last_usage, self.last_cached = None, False
             return proposal
         self.last_usage, self.last_cached = result.usage, result.cached
-        answer: AgentAnswer = result.parsed
+        answer: AgentAnswer | WriterAnswer = result.parsed
         self.answers.append(result.text)
         task = None if is_silence(answer.task) else (answer.task or "").strip()
         return Proposal(task=task, purpose=answer.purpose, thoughts=answer.thoughts, message=answer.message)
@@ -129,11 +145,11 @@ class LLMAgent:
             _idle_models.setdefault(self.config.model, []).append(self.model)
 
 
-def create(config: AgentConfig | None = None) -> LLMAgent:
-    """Factory registered as `llm`; needs `config.model`."""
+def create(config: AgentConfig | None = None, must_propose: bool = False) -> LLMAgent:
+    """Factory registered as `llm`; needs `config.model`. `must_propose` makes it a writer."""
     config = config or AgentConfig()
     if not config.model:
         raise UserError("agent 'llm' needs a model: pass --model, e.g. --model local/qwen2.5-coder-1.5b")
     idle = _idle_models.get(config.model)
     model = idle.pop() if idle else get_model(config.model)
-    return LLMAgent(config, model)
+    return LLMAgent(config, model, must_propose=must_propose)

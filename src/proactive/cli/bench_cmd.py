@@ -106,7 +106,10 @@ def _report(source: Path, data: Path, samples: int, target: Path | None, as_json
     if as_json:
         typer.echo(json.dumps(metrics_document(report), indent=2))
     else:
-        print_report(report, Console())
+        console = Console()
+        if not console.is_terminal:  # logs and pipes: wide enough for every column
+            console = Console(width=140)
+        print_report(report, console)
 
 
 @app.command("score")
