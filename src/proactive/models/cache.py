@@ -18,12 +18,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from proactive.errors import UserError
 from proactive.models.base import ChatModel, ChatResult, Message, Usage
 from proactive.models.structured import schema_fingerprint
 from proactive.settings import state_dir
@@ -184,3 +185,23 @@ def wrap(model: ChatModel, cache: bool | ResponseCache = True, record: str | Pat
     if response_cache is None and recorder is None:
         return model
     return CachedModel(model, response_cache, recorder)
+
+
+WRAPPER_OPTIONS = frozenset({"cache", "record"})
+
+
+def build_wrapped(
+    spec: str, options: dict[str, Any], backend_options: Collection[str], build: Callable[..., ChatModel]
+) -> ChatModel:
+    """Check a provider's options, build the backend from its own options, then wrap it.
+
+    Shared by the provider factories so every backend rejects unknown options the same
+    way and gets the same cache and recorder.
+    """
+    unknown = set(options) - set(backend_options) - WRAPPER_OPTIONS
+    if unknown:
+        known = sorted(set(backend_options) | WRAPPER_OPTIONS)
+        raise UserError(f"model '{spec}': unknown option(s) {sorted(unknown)}; known: {known}")
+    wrapper = {k: v for k, v in options.items() if k in WRAPPER_OPTIONS}
+    own = {k: v for k, v in options.items() if k not in WRAPPER_OPTIONS}
+    return wrap(build(**own), **wrapper)

@@ -228,19 +228,12 @@ class LlamaModel:
 
 
 _OPTION_NAMES = set(LlamaOptions.__dataclass_fields__)
-_WRAPPER_NAMES = {"cache", "record"}
 
 
 def create(name: str, **options: Any) -> ChatModel:
     """Factory for `get_model("local/<alias or path.gguf>", **options)`."""
-    from proactive.models.cache import wrap
+    from proactive.models.cache import build_wrapped
 
-    unknown = set(options) - _OPTION_NAMES - _WRAPPER_NAMES
-    if unknown:
-        raise UserError(
-            f"model 'local/{name}': unknown option(s) {sorted(unknown)}; "
-            f"known: {sorted(_OPTION_NAMES | _WRAPPER_NAMES)}"
-        )
-    wrapper = {k: options.pop(k) for k in list(options) if k in _WRAPPER_NAMES}
-    model = LlamaModel(name, LlamaOptions(**options))
-    return wrap(model, **wrapper)
+    return build_wrapped(
+        f"local/{name}", options, _OPTION_NAMES, lambda **own: LlamaModel(name, LlamaOptions(**own))
+    )

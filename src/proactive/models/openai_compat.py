@@ -212,18 +212,12 @@ class OpenAICompatModel:
 
 
 _OPTION_NAMES = {f.name for f in fields(OpenAIOptions)}
-_WRAPPER_NAMES = {"cache", "record"}
 
 
 def create(name: str, **options: Any) -> ChatModel:
     """Factory for `get_model("openai/<model>", **options)`."""
-    from proactive.models.cache import wrap
+    from proactive.models.cache import build_wrapped
 
-    unknown = set(options) - _OPTION_NAMES - _WRAPPER_NAMES
-    if unknown:
-        raise UserError(
-            f"model 'openai/{name}': unknown option(s) {sorted(unknown)}; "
-            f"known: {sorted(_OPTION_NAMES | _WRAPPER_NAMES)}"
-        )
-    wrapper = {k: options.pop(k) for k in list(options) if k in _WRAPPER_NAMES}
-    return wrap(OpenAICompatModel(name, OpenAIOptions(**options)), **wrapper)
+    return build_wrapped(
+        f"openai/{name}", options, _OPTION_NAMES, lambda **own: OpenAICompatModel(name, OpenAIOptions(**own))
+    )
