@@ -58,10 +58,10 @@ def test_seen_gate_is_refused_without_the_flag(gate_setup, bench_data: Path, tmp
 
 @pytest.mark.llm
 def test_writer_speaks_when_the_gate_opens(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("proactive.agent.llm_agent")
-    model_file = Path.home() / ".local/share/proactive/models/smollm2-135m.gguf"
-    if not model_file.is_file():
-        pytest.skip("smollm2-135m not pulled: proactive models pull smollm2-135m")
+    from proactive.models.store import models_dir
+
+    model_file = models_dir() / "smollm2-135m.gguf"
+    assert model_file.is_file(), "smollm2-135m not pulled: proactive models pull smollm2-135m"
     trace, key, folder = gate_setup
     config = AgentConfig(gate=str(folder), trace_key=key, threshold=0.0, model=SMALL_MODEL, max_tokens=64)
     agent = get_agent("gated", config)
@@ -70,15 +70,17 @@ def test_writer_speaks_when_the_gate_opens(gate_setup, state_home: Path) -> None
     assert agent.writer_calls == 2  # type: ignore[attr-defined]
     assert second.gate_probability is not None
     assert agent._writer is not None  # type: ignore[attr-defined]
-    # The answer came from the writer, which fills in its reasoning (or says its answer was invalid).
+    # The answer came from the writer, which must propose once the gate has opened.
     assert second.thoughts or second.purpose
+    assert not second.is_silence or second.thoughts.startswith("invalid answer")
 
 
 @pytest.mark.llm
 def test_llm_gate_reads_yes_probability_from_logprobs(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
-    model_file = Path.home() / ".local/share/proactive/models/smollm2-135m.gguf"
-    if not model_file.is_file():
-        pytest.skip("smollm2-135m not pulled: proactive models pull smollm2-135m")
+    from proactive.models.store import models_dir
+
+    model_file = models_dir() / "smollm2-135m.gguf"
+    assert model_file.is_file(), "smollm2-135m not pulled: proactive models pull smollm2-135m"
     from proactive.gate.llm_gate import create as create_llm_gate
     from proactive.gate.llm_gate import gate_messages
 
