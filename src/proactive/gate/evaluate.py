@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from proactive.bench import metrics as bench_metrics
 from proactive.data.grouping import drop_traces
 from proactive.data.labels import event_labels, trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
@@ -56,37 +57,32 @@ class GateReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+def _timing_counts(opened: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(TP, FP, TN, FN) of 'propose when opened' against help_needed, in the bench's order."""
+    return np.array([
+        np.sum(opened & truth), np.sum(opened & ~truth), np.sum(~opened & ~truth), np.sum(~opened & truth),
+    ], dtype=float)  # fmt: skip
+
+
 def timing_metrics(opened: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Precision, recall, F1, accuracy, balanced accuracy of 'propose when opened'."""
-    tp = float(np.sum(opened & truth))
-    fp = float(np.sum(opened & ~truth))
-    fn = float(np.sum(~opened & truth))
-    tn = float(np.sum(~opened & ~truth))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    specificity = tn / (tn + fp) if tn + fp else 0.0
-    return {
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
-        "precision": precision,
-        "recall": recall,
-        "accuracy": (tp + tn) / max(1.0, tp + fp + fn + tn),
-        "balanced_accuracy": (recall + specificity) / 2,
-    }
+    """Precision, recall, F1, accuracy, balanced accuracy of 'propose when opened'.
+
+    The bench's own formulas, so a gate's LOTO figures and a bench run's timing figures
+    are the same computation.
+    """
+    figures = bench_metrics.timing_metrics(_timing_counts(opened, truth).tolist())
+    return {name: figures[name] for name in METRICS}
 
 
 def bootstrap_intervals(
     scores: Sequence[TraceScores], resamples: int = 2000, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
-    """95% percentile intervals of each metric, resampling whole traces with replacement."""
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {m: [] for m in METRICS}
-    for _ in range(resamples):
-        picked = [scores[i] for i in rng.integers(0, len(scores), len(scores))]
-        opened = np.array([o for s in picked for o in s.opened], dtype=bool)
-        truth = np.array([t for s in picked for t in s.truth], dtype=bool)
-        for name, value in timing_metrics(opened, truth).items():
-            draws[name].append(value)
-    return {m: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for m, v in draws.items()}
+    """95% percentile intervals of each metric, resampling whole traces (the bench's bootstrap)."""
+    per_trace = np.array(
+        [_timing_counts(np.array(s.opened, dtype=bool), np.array(s.truth, dtype=bool)) for s in scores]
+    ).reshape(-1, 4)
+    figures = bench_metrics.bootstrap(per_trace, bench_metrics.timing_metrics, samples=resamples, seed=seed)
+    return {m: (figures[f"{m}_lo"], figures[f"{m}_hi"]) for m in METRICS}
 
 
 def summarize(gate: str, scores: Sequence[TraceScores], notes: Sequence[str] = ()) -> GateReport:
