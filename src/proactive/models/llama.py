@@ -208,17 +208,11 @@ class LlamaModel:
         """Answer the conversation; with `schema` the answer is grammar-constrained and validated."""
         started = time.perf_counter()
         schema_json = structured.capped_schema(schema, self.options.max_string_length) if schema else None
-        text, usage = await asyncio.to_thread(self._complete, messages, temperature, max_tokens, schema_json)
-        parsed: BaseModel | None = None
-        if schema is not None:
-            parsed, error = structured.validate(schema, text)
-            if error is not None:
-                retry = structured.repair_messages(messages, text, error)
-                text, more = await asyncio.to_thread(self._complete, retry, temperature, max_tokens, schema_json)
-                usage = structured.add_usage(usage, more)
-                parsed, error = structured.validate(schema, text)
-                if error is not None:
-                    raise structured.output_error(self.spec, schema, error, text)
+
+        async def ask(conversation: Sequence[Message]) -> tuple[str, Usage]:
+            return await asyncio.to_thread(self._complete, conversation, temperature, max_tokens, schema_json)
+
+        text, parsed, usage = await structured.ask_validated(self.spec, schema, messages, ask)
         return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:

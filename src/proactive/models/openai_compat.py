@@ -181,17 +181,11 @@ class OpenAICompatModel:
     ) -> ChatResult:
         """Answer the conversation; with `schema`, `parsed` holds a validated instance."""
         started = time.perf_counter()
-        text, usage = await self._ask(messages, schema, temperature, max_tokens)
-        parsed: BaseModel | None = None
-        if schema is not None:
-            parsed, error = so.validate(schema, text)
-            if error is not None:
-                retry = so.repair_messages(messages, text, error)
-                text, more = await self._ask(retry, schema, temperature, max_tokens)
-                usage = so.add_usage(usage, more)
-                parsed, error = so.validate(schema, text)
-                if error is not None:
-                    raise so.output_error(self.spec, schema, error, text)
+
+        async def ask(conversation: Sequence[Message]) -> tuple[str, Usage]:
+            return await self._ask(conversation, schema, temperature, max_tokens)
+
+        text, parsed, usage = await so.ask_validated(self.spec, schema, messages, ask)
         return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:

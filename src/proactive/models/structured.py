@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -105,6 +105,30 @@ def add_usage(first: Usage, second: Usage) -> Usage:
         new_prompt_tokens=first.new_prompt_tokens + second.new_prompt_tokens,
         completion_tokens=first.completion_tokens + second.completion_tokens,
     )
+
+
+async def ask_validated(
+    spec: str,
+    schema: type[BaseModel] | None,
+    messages: Sequence[Message],
+    ask: Callable[[Sequence[Message]], Awaitable[tuple[str, Usage]]],
+) -> tuple[str, BaseModel | None, Usage]:
+    """Ask once; with a schema, validate, and on failure ask once more with the error shown.
+
+    Every backend answers through this, so the repair protocol (one retry, then a
+    `ModelOutputError`) is the same whichever provider is behind `ask`.
+    """
+    text, usage = await ask(messages)
+    if schema is None:
+        return text, None, usage
+    parsed, error = validate(schema, text)
+    if error is not None:
+        text, more = await ask(repair_messages(messages, text, error))
+        usage = add_usage(usage, more)
+        parsed, error = validate(schema, text)
+        if error is not None:
+            raise output_error(spec, schema, error, text)
+    return text, parsed, usage
 
 
 def choice_variants(choice: str) -> list[str]:
