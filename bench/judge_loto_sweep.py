@@ -11,6 +11,7 @@ import argparse
 import itertools
 import time
 
+from proactive.data.grouping import row_trace_keys
 from proactive.data.loaders import REWARD_FILE, load_reward_rows
 from proactive.judge.evaluate import agreement_report
 from proactive.judge.features import FeatureBuilder, task_feature_names
@@ -27,6 +28,7 @@ def main() -> None:
     rows = load_reward_rows(data_dir(args.data) / REWARD_FILE)
     feats = FeatureBuilder().matrices(rows_to_pairs(rows))
     unanimous = [i for i, r in enumerate(rows) if len(set(r.annotations)) == 1]
+    keys_of_rows = row_trace_keys(rows)
     grid: dict[str, list[object]] = {
         "C": [0.01, 0.05, 0.3] if not args.quick else [0.05],
         "help_C": [0.01, 0.05] if not args.quick else [0.01],
@@ -45,9 +47,13 @@ def main() -> None:
         probs = loto_from_features(rows, feats, rows, feats, settings)
         accepted = (probs >= settings.threshold).tolist()
         truth, cats = [r.valid for r in rows], [r.category for r in rows]
-        report = agreement_report(truth, accepted, cats, resamples=0)
+        report = agreement_report(truth, accepted, cats, groups=keys_of_rows, resamples=0)
         unan = agreement_report(
-            [truth[i] for i in unanimous], [accepted[i] for i in unanimous], [cats[i] for i in unanimous], resamples=0
+            [truth[i] for i in unanimous],
+            [accepted[i] for i in unanimous],
+            [cats[i] for i in unanimous],
+            groups=[keys_of_rows[i] for i in unanimous],
+            resamples=0,
         )
         per_cat = " ".join(f"{report.categories[c].value:.3f}" for c in ("MN", "CR", "CD", "FA"))
         label = ",".join(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import resource
@@ -19,6 +20,7 @@ import subprocess
 import sys
 from typing import Any
 
+from proactive.doctor.build import check_build, cpu_flags, cpu_kind
 from proactive.models import store
 from proactive.models.base import Message
 from proactive.models.llama import LlamaModel, LlamaOptions
@@ -104,9 +106,12 @@ def main() -> None:
             f"{row['extended_new_tokens']}/{row['extended_prompt_tokens']}, {row['extended_latency_s']}"
         )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    # Speed depends mostly on the SIMD level: label the rows with the CPU kind and the build's features.
+    build = check_build()
     print(
         f"(n_threads={args.threads}; one process per model; cache off; "
-        f"load average now {load} on {os.cpu_count()} cores)"
+        f"load average now {load} on {os.cpu_count()} cores; {datetime.date.today()})\n"
+        f"(CPU: {cpu_kind(cpu_flags())}; llama.cpp {build.version} uses {' '.join(build.enabled())})"
     )
 
 

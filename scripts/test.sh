@@ -9,4 +9,5 @@ export PROACTIVEBENCH_DIR="${PROACTIVEBENCH_DIR:-$(cd .. && pwd)/shared/proactiv
 echo "== ruff"; ruff check src tests scripts bench
 echo "== mypy"; mypy
 echo "== models"; proactive models pull smollm2-135m
+echo "== doctor"; proactive doctor  # exits 1, naming the fix, when the install is broken
 echo "== pytest"; pytest -q -rs "$@"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from proactive.agent.baselines import GENERIC_TASK
 from proactive.bench.store import RecordLog
 from proactive.cli.main import app
 
@@ -81,7 +82,7 @@ def test_report_files_exist_and_parse(always_run: Path) -> None:
     steps = json.loads((always_run / "predictions" / "code_11.json").read_text())
     assert len(steps) == 15
     assert set(steps[0]) >= {"observation", "agent_response", "other_infomation", "judgement"}
-    assert isinstance(steps[0]["agent_response"], list) and steps[0]["agent_response"][0]
+    assert all(step["agent_response"] == [GENERIC_TASK] for step in steps)  # the always agent's offer, verbatim
 
 
 def test_score_a_folder_of_released_format_files(always_run: Path, bench_data: Path, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proactive.bench.content import LabelBook
 from proactive.bench.metrics import (
     EventOutcome,
     bootstrap,
@@ -18,6 +17,7 @@ from proactive.bench.metrics import (
     timing_metrics,
 )
 from proactive.bench.score import score_file
+from proactive.judge.content import LabelBook
 
 
 def test_paper_metrics_hand_computed() -> None:
@@ -109,3 +109,26 @@ def test_test_trace_events_are_labelled_by_trace_and_event(bench_data: Path, boo
     scored = score_file(scored_path, book, with_content=False)
     assert scored.trace_id == "code_11" and not scored.unlabelled
     assert len(scored.outcomes) == len(source)
+
+
+def test_run_totals_count_cached_and_invalid_answers_apart() -> None:
+    from proactive.bench.evaluate import answers_note
+    from proactive.bench.runner import totals
+    from proactive.bench.store import EventRecord
+    from proactive.models.base import Usage
+    from proactive.types import Proposal
+
+    def record(index: int, cached: bool, invalid: bool) -> EventRecord:
+        usage = Usage(prompt_tokens=100, new_prompt_tokens=10, completion_tokens=5)
+        return EventRecord(index=index, time="1", event="e", proposal=Proposal(), usage=usage, cached=cached,
+                           invalid=invalid, invalid_reason="answer: cut" if invalid else "")  # fmt: skip
+
+    records = [record(0, False, True), record(1, True, False), record(2, False, False), record(3, False, True)]
+    counted = totals(records)
+    assert counted["invalid_answers"] == 2 and counted["cached_answers"] == 1
+    assert counted["prompt_tokens"] == 300  # the cached answer's tokens are not counted again
+    note = answers_note({"agent": "llm", "tokens": counted})
+    assert note.startswith("answers: 1 of 4 events answered from the response cache")
+    assert "2 invalid after the repair retry (recorded as silence)" in note
+    old_run = answers_note({"agent": "llm", "tokens": {"events": 4, "cached_answers": 0}})
+    assert "invalid answers not counted" in old_run  # a run written before the count: said, not guessed

@@ -10,12 +10,12 @@ import pytest
 from proactive.data.grouping import grouped_folds, leave_one_trace_out
 from proactive.data.labels import row_trace_key, trace_key_of_events
 from proactive.errors import UserError
-from proactive.gate.artifact import LotoEntry, LotoIndex, pick_gate_folder, save_index
+from proactive.gate.artifact import LotoEntry, LotoIndex, pick_gate_folder, save_gate, save_index
 from proactive.gate.evaluate import load_loto_data, loto_examples
 from proactive.gate.loto import train_gate_folder
 from proactive.gate.threshold import UserThreshold
 from proactive.gate.trained import TrainedGate
-from proactive.gate.training import TrainSpec, best_threshold, examples_from_rows
+from proactive.gate.training import TrainSpec, best_threshold, default_encoder, examples_from_rows, train_gate
 
 # Cheap blocks keep these tests free of the embedding model.
 CHEAP = TrainSpec(block_sets=[["keywords", "recency", "apps", "timing", "position"]], regularizations=[0.1])
@@ -84,15 +84,17 @@ def test_artifact_round_trip_and_seen_trace_refused(loto_data, tmp_path: Path) -
     held_key = trace_key_of_events(held.events)
     seen_dir, unseen_dir = tmp_path / "seen", tmp_path / "unseen"
     train_gate_folder(loto_data.rows, seen_dir, CHEAP)
-    manifest = train_gate_folder(loto_data.rows, unseen_dir, CHEAP, excluded={held_key})
+    # The gate as fitted, in memory, then written and read back: same figures, same decisions.
+    manifest, arrays = train_gate(loto_examples(loto_data, held), CHEAP, default_encoder())
     assert held_key not in manifest.training_traces
+    save_gate(unseen_dir, manifest, arrays)
     histories = [held.events[: i + 1] for i in range(len(held.events))]
-    trained = TrainedGate.load(unseen_dir)
+    fitted = TrainedGate(manifest, arrays).probabilities(histories)
     reloaded = TrainedGate.load(unseen_dir)
-    first, second = trained.probabilities(histories), reloaded.probabilities(histories)
-    np.testing.assert_allclose(first, second, rtol=1e-6)
-    assert reloaded.threshold == manifest.threshold
-    assert first.min() >= 0.0 and first.max() <= 1.0 and first.std() > 0
+    loaded = reloaded.probabilities(histories)
+    np.testing.assert_allclose(loaded, fitted, rtol=1e-6)
+    assert reloaded.threshold == manifest.threshold and reloaded.manifest == manifest
+    assert fitted.std() > 0  # the held-out events do not all get one probability
     # A gate that saw the trace is refused unless explicitly allowed.
     with pytest.raises(UserError, match="trained on the trace"):
         pick_gate_folder(seen_dir, held_key, allow_seen=False)

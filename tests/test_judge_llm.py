@@ -62,8 +62,13 @@ def test_real_small_model_judges_in_both_modes(bench_data: Path, state_home: Pat
     row = next(r for r in load_reward_rows(bench_data / REWARD_FILE) if r.task is not None)
     judge = create(model="local/smollm2-135m", mode="logprob")
     verdict = asyncio.run(judge(row.history, Proposal(task=row.task)))
-    assert 0.0 <= verdict.score <= 1.0 and verdict.accepted == (verdict.score >= 0.5)
-    assert verdict.reason.startswith("P(yes)")
+    # The score is the model's own P(yes) over {yes, no} for the rendered prompt, unaltered.
+    asked = asyncio.run(
+        judge.model.choice_probabilities(judge.messages(row.history, row.task, "yes_no"), ["yes", "no"])
+    )
+    assert verdict.score == pytest.approx(asked["yes"], abs=1e-4) and asked["yes"] + asked["no"] == pytest.approx(1.0)
+    assert verdict.accepted == (verdict.score >= 0.5) and verdict.reason.startswith("P(yes)")
     json_judge = create(model="local/smollm2-135m", mode="json")
     reasoned = asyncio.run(json_judge(row.history, Proposal(task=row.task)))
-    assert isinstance(reasoned.accepted, bool) and 0.0 <= reasoned.score <= 1.0
+    # json mode: the verdict is the model's JSON; its score is the same yes/no probability.
+    assert reasoned.reason and reasoned.score == pytest.approx(verdict.score, abs=1e-3)

@@ -85,7 +85,8 @@ def test_train_excludes_whole_traces_and_round_trips(small: dict[str, Path], mon
     in_memory = fresh.accept_probability(builder.matrices(rows_to_pairs(rows)))
     np.testing.assert_allclose(loaded, in_memory, rtol=1e-9, atol=1e-12)
     verdict = asyncio.run(judge(rows[0].history, Proposal(task=rows[0].task)))
-    assert verdict.score == pytest.approx(float(loaded[0])) and 0.0 <= verdict.score <= 1.0
+    assert verdict.score == pytest.approx(float(loaded[0]))
+    assert verdict.accepted == (verdict.score >= judge.model.settings.threshold)
 
     # Scoring the training file itself warns about the overlap and counts it.
     scored = _cli("eval", "--judge", str(out), "--data", str(small["subset"]), "--json", home=small["home"])
@@ -93,6 +94,8 @@ def test_train_excludes_whole_traces_and_round_trips(small: dict[str, Path], mon
     result = json.loads(scored.stdout)
     assert result["overlap_rows"] == len(rows) - keys.count(excluded_key)
     assert "warning" in scored.stderr
+    # The output names the judge: its artifact folder and the sha256 of its training data.
+    assert str(out) in result["judge_spec"] and manifest["data_sha256"][:16] in result["judge_spec"]
 
 
 def row_trace_key_of(row: object) -> str:
@@ -107,10 +110,38 @@ def test_loto_eval_never_sees_the_scored_trace(small: dict[str, Path]) -> None:
     )
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
-    assert result["rows"] == len(load_reward_rows(small["subset"]))
+    rows = load_reward_rows(small["subset"])
+    assert result["rows"] == len(rows)
     assert result["overlap_rows"] == 0
+    assert str(small["subset"]) in result["judge_spec"] and "leave-one-trace-out" in result["judge_spec"]
     assert set(result["categories"]) == {"MN", "CR", "CD", "FA"}
-    assert 0.0 <= result["accuracy"] <= 1.0 and result["accuracy_lo"] <= result["accuracy"] <= result["accuracy_hi"]
+    confusion = result["confusion"]
+    assert result["accuracy"] == pytest.approx((confusion["tp"] + confusion["tn"]) / len(rows))
+
+
+def test_overlap_rows_is_counted_from_the_rows_each_model_saw(
+    small: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROACTIVE_HOME", str(small["home"]))
+    from proactive.judge.features import FeatureBuilder
+    from proactive.judge.loto import loto_probabilities, loto_report
+    from proactive.judge.trained import TrainedSettings
+
+    rows = load_reward_rows(small["subset"])
+    keys = row_trace_keys(rows)
+    held = keys[0]
+    settings, builder = TrainedSettings(), FeatureBuilder()
+    honest = loto_probabilities(rows, rows, settings, builder)
+    assert honest.overlap_rows == 0
+    # Without the exclusion every scored row's trace is among the fitted rows: the count shows it.
+    leaky = loto_probabilities(rows, rows, settings, builder, leave_out=False)
+    assert leaky.overlap_rows == len(rows)
+    assert not np.allclose(honest.probabilities, leaky.probabilities)
+    # Rows of a trace absent from the training rows never overlap, even without the exclusion.
+    train = [r for r, k in zip(rows, keys, strict=True) if k != held]
+    partial = loto_probabilities(train, rows, settings, builder, leave_out=False)
+    assert partial.overlap_rows == len(rows) - keys.count(held)
+    assert loto_report(rows, rows, settings, builder, resamples=10, leave_out=False).overlap_rows == len(rows)
 
 
 def test_training_is_deterministic_given_seed(small: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,4 +177,5 @@ def test_agree_compares_two_judges_on_a_run(
     result = json.loads(done.stdout)
     assert result["steps"] == 6
     assert sum(result["both"].values()) == 6
-    assert 0.0 <= result["agreement"] <= 1.0
+    both = result["both"]
+    assert result["agreement"] == pytest.approx((both["both_accept"] + both["both_reject"]) / 6)

@@ -15,13 +15,29 @@ from pydantic import BaseModel, ConfigDict, Field
 EventSource = Literal["user", "environment", "agent", "activitywatch", "trace"]
 Category = Literal["MN", "CR", "CD", "FA"]
 
-#: Strings that mean "no task" when a model writes them in place of a task.
-SILENCE_STRINGS = frozenset({"", "null", "none", "no", "n/a", "nil"})
+#: Whole answers that mean "no task" when a model writes them in place of a task (after
+#: `silence_form`). Only whole answers: "None of the tests pass; fix them" is a task.
+SILENCE_STRINGS = frozenset({
+    "", "null", "none", "nil", "no", "n/a", "na", "nothing", "no task", "no task needed", "no action",
+    "no action needed", "no help needed", "not needed",
+})  # fmt: skip
+
+#: Quotes, brackets, markdown emphasis and punctuation a model puts around a bare "None.".
+_EDGE_CHARS = "\"'`()[]{}<>*_.,;:!?-"
+
+
+def silence_form(task: str) -> str:
+    """`task` lower-cased, spaces collapsed, edge quotes / brackets / punctuation removed."""
+    return " ".join(task.split()).strip(_EDGE_CHARS + " ").lower()
 
 
 def is_silence(task: str | None) -> bool:
-    """True when `task` means silence: None, "", "null", "none" (any case, any spaces)."""
-    return task is None or task.strip().strip("\"'").strip().lower() in SILENCE_STRINGS
+    """True when `task` means silence: None, or a whole answer such as "", "null.", "None", "'N/A'".
+
+    Models write these in the task slot instead of JSON null (the released metric script
+    counted the string "null" as a proposal). Anything with more words is a task.
+    """
+    return task is None or silence_form(task) in SILENCE_STRINGS
 
 
 _EPOCH_RE = re.compile(r"^\s*\d{9,11}(\.\d+)?\s*$")
@@ -173,3 +189,34 @@ class EventLabel(BaseModel):
     help_needed: bool = Field(description="Majority of annotated rows at this event say help was needed.")
     accepted_tasks: list[str] = Field(default_factory=list, description="Tasks the annotators accepted here.")
     rejected_tasks: list[str] = Field(default_factory=list, description="Tasks the annotators rejected here.")
+
+
+class Observation(BaseModel):
+    """Everything an agent may look at when deciding after the latest event."""
+
+    history: list[Event] = Field(description="Events so far, the latest last.")
+    previous: list[Proposal] = Field(
+        default_factory=list, description="The agent's own proposals after each earlier event."
+    )
+    feedback: list[Judgement | None] = Field(
+        default_factory=list,
+        description="Per earlier proposal, how it was received (None when nobody judged it).",
+    )
+
+
+class AgentConfig(BaseModel):
+    """Options shared by agent factories; each agent reads what it needs."""
+
+    model: str | None = Field(default=None, description="Chat model spec, e.g. 'local/qwen2.5-coder-1.5b'.")
+    gate: str | None = Field(default=None, description="Gate name or artifact folder (gated agent).")
+    threshold: float | None = Field(default=None, description="Gate threshold override.")
+    max_tokens: int = Field(default=320, description="Generation cap per answer.")
+    temperature: float = Field(default=0.0, description="Sampling temperature.")
+    trace_key: str | None = Field(
+        default=None,
+        description="Identity of the trace about to be run (first event 'time|text'), so agents with "
+        "learned parts can pick or refuse a model that was trained on it.",
+    )
+    allow_seen: bool = Field(
+        default=False, description="Allow learned parts trained on the trace being scored (reported)."
+    )

@@ -4,41 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
-
 from proactive.registry import Registry
-from proactive.types import Event, Judgement, Proposal
 
+# Observation and AgentConfig live in proactive.types: gates read them too, and the gate
+# room must not import the agent room (the agent builds on gates, not the reverse).
+from proactive.types import AgentConfig, Observation, Proposal
 
-class Observation(BaseModel):
-    """Everything an agent may look at when deciding after the latest event."""
-
-    history: list[Event] = Field(description="Events so far, the latest last.")
-    previous: list[Proposal] = Field(
-        default_factory=list, description="The agent's own proposals after each earlier event."
-    )
-    feedback: list[Judgement | None] = Field(
-        default_factory=list,
-        description="Per earlier proposal, how it was received (None when nobody judged it).",
-    )
-
-
-class AgentConfig(BaseModel):
-    """Options shared by agent factories; each agent reads what it needs."""
-
-    model: str | None = Field(default=None, description="Chat model spec, e.g. 'local/qwen2.5-coder-1.5b'.")
-    gate: str | None = Field(default=None, description="Gate name or artifact folder (gated agent).")
-    threshold: float | None = Field(default=None, description="Gate threshold override.")
-    max_tokens: int = Field(default=320, description="Generation cap per answer.")
-    temperature: float = Field(default=0.0, description="Sampling temperature.")
-    trace_key: str | None = Field(
-        default=None,
-        description="Identity of the trace about to be run (first event 'time|text'), so agents with "
-        "learned parts can pick or refuse a model that was trained on it.",
-    )
-    allow_seen: bool = Field(
-        default=False, description="Allow learned parts trained on the trace being scored (reported)."
-    )
+__all__ = ["AGENTS", "Agent", "AgentConfig", "Observation", "get_agent"]
 
 
 @runtime_checkable

@@ -42,6 +42,9 @@ class GatedAgent:
         #: Token usage of the latest writer call (None after a silent event: no LLM cost).
         self.last_usage: Usage | None = None
         self.last_cached = False
+        #: True when the writer's latest answer failed its schema (it still proposed: see llm_agent).
+        self.last_invalid = False
+        self.last_problem = ""
 
     def _writer_agent(self) -> Agent:
         if self._writer is None:
@@ -50,7 +53,7 @@ class GatedAgent:
 
     async def __call__(self, observation: Observation) -> Proposal:
         probability = await self.gate(observation)
-        self.last_usage, self.last_cached = None, False
+        self.last_usage, self.last_cached, self.last_invalid, self.last_problem = None, False, False, ""
         if not self.user_threshold.opens(probability):
             return Proposal(task=None, gate_probability=probability)
         self.writer_calls += 1
@@ -58,6 +61,8 @@ class GatedAgent:
         proposal = await writer(writer_view(observation))
         self.last_usage = getattr(writer, "last_usage", None)
         self.last_cached = bool(getattr(writer, "last_cached", False))
+        self.last_invalid = bool(getattr(writer, "last_invalid", False))
+        self.last_problem = str(getattr(writer, "last_problem", ""))
         return proposal.model_copy(update={"gate_probability": probability})
 
     @property

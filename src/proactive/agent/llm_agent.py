@@ -3,7 +3,13 @@
 The conversation is a system prompt, then per event one user turn holding that event,
 with the agent's earlier answers as assistant turns in between. Each answer is a JSON
 object (purpose, thoughts, task or null, message), grammar-constrained through the
-model layer's schema support; a task of null, "", "null" or "none" is silence.
+model layer's schema support; a task of null, "", "null" or "None." is silence.
+
+An answer that still fails its schema after the model layer's repair retry is an
+*invalid answer*: `last_invalid` says so, and the bench counts it. The `llm` agent
+records it as silence. A writer that must propose (the `gated` agent's) never returns
+silence: it keeps the task the invalid answer did complete, else asks once more for the
+task alone (`agent_writer_strict.j2`), else raises `ModelOutputError`.
 
 Speed: step k's conversation is step k-1's conversation plus its answer (the raw text
 the model wrote, not a re-serialisation) plus one new user turn, and earlier turns are
@@ -14,22 +20,20 @@ String caps keep answers short: generation is the slow part on a CPU.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
-from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from proactive.agent.base import AgentConfig, Observation
 from proactive.errors import UserError
 from proactive.models.base import ChatModel, Message, Usage, get_model
-from proactive.models.structured import ModelOutputError
+from proactive.models.structured import ModelOutputError, add_usage
+from proactive.prompts import render
 from proactive.types import Event, Proposal, is_silence
 
-PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 SYSTEM_TEMPLATE = "agent_llm_system.j2"
 EVENT_TEMPLATE = "agent_llm_event.j2"
-_templates = Environment(loader=FileSystemLoader(PROMPTS), undefined=StrictUndefined, keep_trailing_newline=False)
 
 
 class AgentAnswer(BaseModel):
@@ -41,16 +45,62 @@ class AgentAnswer(BaseModel):
     message: str = Field(max_length=80, description="The one-line offer shown to the person, or ''.")
 
 
+def required_task(task: str) -> str:
+    """A writer's task, refused when it spells silence: the gate already decided to speak."""
+    if is_silence(task):
+        raise ValueError("a task is required here; null, 'none' and 'N/A' mean silence")
+    return task.strip()
+
+
 class WriterAnswer(BaseModel):
     """What the writer of the `gated` agent writes: the gate already decided to speak, so a task is required."""
 
     purpose: str = Field(max_length=60, description="What the person is trying to do.")
     thoughts: str = Field(max_length=80, description="What would help most right now, in one sentence.")
-    task: str = Field(min_length=3, max_length=120, description="The task to offer.")
+    task: str = Field(min_length=3, max_length=120, description="The task to offer (required; never null or 'none').")
     message: str = Field(max_length=80, description="The one-line offer shown to the person.")
+
+    _task_required = field_validator("task")(required_task)
+
+
+class WriterTask(BaseModel):
+    """The writer's last try after two invalid answers: the task alone."""
+
+    task: str = Field(min_length=3, max_length=80, description="The task to offer (required; never null or 'none').")
+
+    _task_required = field_validator("task")(required_task)
 
 
 WRITER_SYSTEM_TEMPLATE = "agent_writer_system.j2"
+WRITER_STRICT_TEMPLATE = "agent_writer_strict.j2"
+#: A complete string value of an answer field (closing quote seen; escapes allowed).
+_FIELD_VALUE = r'"{name}"\s*:\s*"((?:[^"\\]|\\.)*)"'
+
+
+def complete_fields(answer: str) -> dict[str, str]:
+    """The string fields an invalid answer did write in full, each cut to its schema's cap.
+
+    With grammar-constrained decoding an answer is invalid mostly because `max_tokens`
+    cut it: fields written before the cut are the model's own complete words.
+    """
+    fields: dict[str, str] = {}
+    for name, info in WriterAnswer.model_fields.items():
+        match = re.search(_FIELD_VALUE.format(name=name), answer)
+        if match is None:
+            continue
+        try:
+            value = str(json.loads(f'"{match.group(1)}"')).strip()
+        except json.JSONDecodeError:
+            continue
+        cap = next((m.max_length for m in info.metadata if getattr(m, "max_length", None)), None)
+        fields[name] = value[:cap].strip() if cap else value
+    return fields
+
+
+def salvaged_task(answer: str) -> str | None:
+    """The task an invalid answer did write in full (another field broke it), or None."""
+    task = complete_fields(answer).get("task", "")
+    return None if len(task) < 3 or is_silence(task) else task
 
 
 def _clock(event: Event) -> str:
@@ -72,9 +122,7 @@ def event_turn(history: list[Event], index: int) -> str:
     """The user turn for event `index` (rendered from the template, deterministic)."""
     event = history[index]
     previous = history[index - 1] if index else None
-    return _templates.get_template(EVENT_TEMPLATE).render(
-        clock=_clock(event), gap=_gap(previous, event), event=event.text
-    ).strip()
+    return render(EVENT_TEMPLATE, clock=_clock(event), gap=_gap(previous, event), event=event.text).strip()
 
 
 def answer_text(proposal: Proposal) -> str:
@@ -102,10 +150,14 @@ class LLMAgent:
         # the writer re-decide made a 1.5B writer fall silent where the gate opened.
         self.schema: type[AgentAnswer] | type[WriterAnswer] = WriterAnswer if must_propose else AgentAnswer
         template = WRITER_SYSTEM_TEMPLATE if must_propose else SYSTEM_TEMPLATE
-        self.system = _templates.get_template(template).render().strip()
+        self.system = render(template).strip()
         self.answers: list[str] = []  # raw answer texts, one per earlier event
+        self.must_propose = must_propose
         self.last_usage: Usage | None = None
         self.last_cached = False
+        #: True when the latest answer failed its schema after the repair retry, and why.
+        self.last_invalid = False
+        self.last_problem = ""
 
     def messages(self, observation: Observation) -> list[Message]:
         """System prompt, then event turns and answer turns alternating, ending on the new event."""
@@ -123,21 +175,54 @@ class LLMAgent:
 
     async def __call__(self, observation: Observation) -> Proposal:
         messages = self.messages(observation)
+        self.last_invalid, self.last_problem = False, ""
         try:
             result = await self.model.generate(
                 messages, schema=self.schema, temperature=self.config.temperature, max_tokens=self.config.max_tokens
             )
         except ModelOutputError as exc:
-            # A malformed answer is silence, recorded as such; the run goes on.
-            proposal = Proposal(task=None, thoughts=f"invalid answer: {str(exc)[:120]}")
+            self.last_invalid, self.last_problem = True, exc.problem
+            self.last_usage, self.last_cached = exc.usage, False
+            proposal = await self._after_invalid(messages, exc)
+            # The conversation goes on from a valid answer without diagnostics (a small model
+            # copies whatever its earlier turns say); a resume rebuilds the same text.
             self.answers.append(answer_text(proposal))
-            self.last_usage, self.last_cached = None, False
             return proposal
         self.last_usage, self.last_cached = result.usage, result.cached
         answer: AgentAnswer | WriterAnswer = result.parsed
         self.answers.append(result.text)
         task = None if is_silence(answer.task) else (answer.task or "").strip()
         return Proposal(task=task, purpose=answer.purpose, thoughts=answer.thoughts, message=answer.message)
+
+    async def _after_invalid(self, messages: list[Message], exc: ModelOutputError) -> Proposal:
+        """The proposal after an invalid answer: silence for the `llm` agent, a task for a writer."""
+        if not self.must_propose:
+            return Proposal(task=None)
+        # The writer keeps whatever the model completed (its purpose, thoughts, task), and
+        # asks for the task alone only when the task itself was cut or spelled silence.
+        fields = complete_fields(exc.answer)
+        kept = Proposal(purpose=fields.get("purpose", ""), thoughts=fields.get("thoughts", ""),
+                        message=fields.get("message", ""))  # fmt: skip
+        salvaged = salvaged_task(exc.answer)
+        if salvaged is not None:
+            return kept.model_copy(update={"task": salvaged})
+        strict = render(WRITER_STRICT_TEMPLATE, problem=exc.problem[:160]).strip()
+        retry: list[Message] = [*messages, {"role": "assistant", "content": exc.answer},
+                                {"role": "user", "content": strict}]  # fmt: skip
+        try:
+            result = await self.model.generate(
+                retry, schema=WriterTask, temperature=self.config.temperature, max_tokens=self.config.max_tokens
+            )
+        except ModelOutputError as last:
+            raise ModelOutputError(
+                f"writer '{self.model.spec}' must propose but gave no usable task in four tries "
+                f"(answer, repair, task-only answer, repair; last problem: {last.problem[:120]}); "
+                "raise --max-tokens or use a stronger model",
+                answer=last.answer, problem=last.problem,
+            ) from None
+        self.last_usage = add_usage(self.last_usage, result.usage) if self.last_usage else result.usage
+        self.last_cached = False
+        return kept.model_copy(update={"task": result.parsed.task})
 
     def close(self) -> None:
         """Give the model back for the next trace."""

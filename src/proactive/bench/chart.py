@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proactive.errors import missing_extra
+from proactive.fileio import write_atomic_bytes
 
 if TYPE_CHECKING:
     from proactive.bench.report import Report
@@ -96,6 +98,8 @@ def draw_f1_chart(report: Report, path: Path) -> Path:
     if has_paper:
         _paper_panel(panels[1], report)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
+    write_atomic_bytes(path, image.getvalue())
     plt.close(figure)
     return path

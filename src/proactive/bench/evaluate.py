@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from proactive.agent.baselines import GENERIC_TASK
-from proactive.bench.content import LabelBook, content_verdict
 from proactive.bench.metrics import BOOTSTRAP_SAMPLES, EventOutcome
 from proactive.bench.published import load_published
 from proactive.bench.report import DIFFERENT_JUDGE, Report, ReportRow
@@ -19,6 +18,8 @@ from proactive.bench.score import ScoredTrace, score_source, score_source_traces
 from proactive.bench.store import MANIFEST, RunFolder
 from proactive.data.fetch import folder_hash
 from proactive.data.loaders import load_splits
+from proactive.data.released import UnreadableEntry, describe_unreadable
+from proactive.judge.content import LabelBook, content_verdict
 
 BASELINES = ("always", "never")
 BASELINE_DIR = "baselines"
@@ -90,8 +91,6 @@ def _notes(manifest: dict[str, Any] | None, data: Path, book: LabelBook, main: d
     notes = [f"data: {data} (hash {folder_hash(data)}); {labelled} labelled test events, "
              f"{book.help_needed_count} need help (human annotations)"]  # fmt: skip
     if manifest is not None:
-        judge = manifest.get("judge") or "none"
-        notes.append(f"judge: {judge}: {manifest.get('judge_provenance', 'provenance not stated')}")
         if manifest.get("agent_provenance"):
             notes.append(f"agent's learned parts: {manifest['agent_provenance']}")
         tokens = manifest.get("tokens", {})
@@ -101,13 +100,13 @@ def _notes(manifest: dict[str, Any] | None, data: Path, book: LabelBook, main: d
             f"(newly evaluated {tokens.get('new_prompt_tokens', 0):.0f}), "
             f"generated {tokens.get('completion_tokens', 0):.0f}"
         )
-    else:
-        notes.append("judge: the judgements stored in the files (paper protocol), none for timing and content")
+        notes.append(answers_note(manifest))
     notes += [
         "timing and content need no judge: they compare with the annotators' help_needed labels and the "
         "candidates they accepted or rejected (MiniLM cosine)",
-        "paper protocol: null, '', 'null', 'none' are silence (the authors' script counted 'null' as a task); "
-        "with these definitions false-alarm = 1 - precision",
+        "paper protocol: null and whole-answer silence strings ('', 'null', 'None.', 'N/A') are silence (the "
+        "authors' script counted 'null' as a task); an {Operation, Arguments} object is a proposal, its rendered "
+        "call the task; with these definitions false-alarm = 1 - precision",
         f"published rows: the authors' CSVs, {DIFFERENT_JUDGE}, counted by their script: not comparable",
     ]
     unlabelled = sum(main.get("unlabelled_events", {}).values())
@@ -116,7 +115,53 @@ def _notes(manifest: dict[str, Any] | None, data: Path, book: LabelBook, main: d
                      "counted in the paper protocol only; listed in metrics.json")  # fmt: skip
     if main.get("unmatched_files"):
         notes.append(f"files matching no test trace (not in any split): {', '.join(main['unmatched_files'])}")
+    for name, entries in main.get("unreadable_entries", {}).items():
+        line = describe_unreadable(name, [UnreadableEntry.model_validate(e) for e in entries])
+        whole = any(e.get("index") is None for e in entries)
+        rest = "the other files scored" if whole else "every other entry scored (0-based indexes, in metrics.json)"
+        notes.append(f"{line}; skipped, {rest}")
     return notes
+
+
+#: What an invalid answer (schema failed after the repair retry) became, per agent.
+INVALID_MEANS = {
+    "llm": "recorded as silence",
+    "gated": "the writer still proposed: the task it had completed, or the task asked for alone",
+}
+
+
+def answer_counts(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """{"events", "cached", "invalid"} of a run (invalid is None for runs older than that count)."""
+    if manifest is None:
+        return None
+    tokens = manifest.get("tokens", {})
+    return {"events": tokens.get("events", manifest.get("events_done")), "cached": tokens.get("cached_answers"),
+            "invalid": tokens.get("invalid_answers")}  # fmt: skip
+
+
+def answers_note(manifest: dict[str, Any]) -> str:
+    """'answers: 3 of 35 events answered from the response cache (...); 1 invalid after the repair retry (...)'."""
+    counts = answer_counts(manifest) or {}
+    cached = counts.get("cached")
+    line = f"answers: {cached if cached is not None else 'unknown'} of {counts.get('events')} events answered from the "
+    line += "response cache"
+    line += " (their tokens are not in the counts above)"
+    invalid = counts.get("invalid")
+    if invalid is None:
+        return line + "; invalid answers not counted (run written before that count existed)"
+    meaning = INVALID_MEANS.get(str(manifest.get("agent")), "see the agent's documentation")
+    return line + f"; {invalid} invalid after the repair retry ({meaning})"
+
+
+def judge_header(manifest: dict[str, Any] | None) -> list[str]:
+    """The report's first lines: which judge scored the run, per trace for trained judges."""
+    if manifest is None:
+        return ["judge: the judgements stored in the files (paper protocol), none for timing and content"]
+    judge = manifest.get("judge") or "none"
+    lines = [f"judge: {judge}: {manifest.get('judge_provenance', 'provenance not stated')}"]
+    for trace_id, line in (manifest.get("judge_per_trace") or {}).items():
+        lines.append(f"judge for {trace_id}: {line}")
+    return lines
 
 
 def make_report(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> Report:
@@ -124,6 +169,7 @@ def make_report(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> R
     book = LabelBook.load(data)
     manifest = RunFolder(source).read_manifest() if (source / MANIFEST).is_file() else None
     main_metrics, scored = score_source_traces(source, data, samples)
+    main_metrics["answers"] = answer_counts(manifest)
     covered = {s.trace_id: len(s.outcomes) for s in scored}
     name, judge = _describe(manifest, source)
     skip = manifest.get("agent") if manifest and not manifest.get("model") else None
@@ -133,5 +179,6 @@ def make_report(source: Path, data: Path, samples: int = BOOTSTRAP_SAMPLES) -> R
         baselines=_baseline_rows(source, data, book, samples, skip, covered),
         published=_published_rows(data),
         notes=_notes(manifest, data, book, main_metrics),
+        header=judge_header(manifest),
         about=about,
     )

@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BOOTSTRAP_SAMPLES = 2000
-CONFIDENCE = 0.95
+from proactive.metrics import (
+    BOOTSTRAP_SAMPLES,
+    SEED,
+    bootstrap_groups,
+    classification_metrics,
+    safe_div,
+    zero_undefined,
+)
 
 
 @dataclass(frozen=True)
@@ -48,50 +54,37 @@ class Counts:
     judged_events: int = 0
 
 
-def safe_div(numerator: float, denominator: float) -> float:
-    """numerator / denominator, 0.0 when the denominator is 0 (sklearn's zero_division=0)."""
-    return float(numerator / denominator) if denominator else 0.0
-
-
-def f1_score(precision: float, recall: float) -> float:
-    """Harmonic mean of precision and recall (0 when both are 0)."""
-    return safe_div(2 * precision * recall, precision + recall)
-
-
-def paper_metrics(counts: Sequence[float]) -> dict[str, float]:
+def paper_metrics(counts: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Recall, precision, accuracy, false-alarm and F1 from (TP, FP, TN, FN) of judged predictions."""
     tp, fp, tn, fn = (float(c) for c in counts)
-    recall = safe_div(tp, tp + fn)
-    precision = safe_div(tp, tp + fp)
+    figures = zero_undefined(classification_metrics(counts))
     return {
-        "recall": recall,
-        "precision": precision,
-        "accuracy": safe_div(tp + tn, tp + fp + tn + fn),
+        "recall": figures["recall"],
+        "precision": figures["precision"],
+        "accuracy": figures["accuracy"],
         "false_alarm": safe_div(fp, tp + fp),
-        "f1": f1_score(precision, recall),
+        "f1": figures["f1"],
         "predictions": tp + fp + tn + fn,
     }
 
 
-def timing_metrics(counts: Sequence[float]) -> dict[str, float]:
+def timing_metrics(counts: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Precision, recall, F1, accuracy, balanced accuracy and propose rate against help_needed."""
     tp, fp, tn, fn = (float(c) for c in counts)
     total = tp + fp + tn + fn
-    precision = safe_div(tp, tp + fp)
-    recall = safe_div(tp, tp + fn)
-    specificity = safe_div(tn, tn + fp)
+    figures = zero_undefined(classification_metrics(counts))
     return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1_score(precision, recall),
-        "accuracy": safe_div(tp + tn, total),
-        "balanced_accuracy": (recall + specificity) / 2,
+        "precision": figures["precision"],
+        "recall": figures["recall"],
+        "f1": figures["f1"],
+        "accuracy": figures["accuracy"],
+        "balanced_accuracy": figures["balanced_accuracy"],
         "propose_rate": safe_div(tp + fp, total),
         "events": total,
     }
 
 
-def content_metrics(counts: Sequence[float]) -> dict[str, float]:
+def content_metrics(counts: Sequence[float] | np.ndarray) -> dict[str, float]:
     """Share of scored proposals nearest to an accepted candidate, and their mean similarity."""
     n, hits, similarity = (float(c) for c in counts)
     return {"share": safe_div(hits, n), "mean_similarity": safe_div(similarity, n), "proposals": n}
@@ -139,32 +132,24 @@ def counts_by_trace(outcomes: Iterable[EventOutcome]) -> dict[str, Counts]:
 
 def bootstrap(
     per_trace: np.ndarray,
-    metric: Callable[[Sequence[float]], dict[str, float]],
+    metric: Callable[[np.ndarray], dict[str, float]],
     samples: int = BOOTSTRAP_SAMPLES,
-    seed: int = 0,
+    seed: int = SEED,
 ) -> dict[str, float]:
     """Metric on the summed counts, with `_lo` / `_hi` 95% intervals from resampling traces.
 
-    `per_trace` has one row of additive counts per trace. Count-like keys (events,
-    predictions, proposals) get no interval: they describe the data, not the agent.
+    `per_trace` has one row of additive counts per trace (`proactive.metrics.bootstrap_groups`).
+    Count-like keys (events, predictions, proposals) get no interval: they describe the
+    data, not the agent; nor does anything when there is no trace to resample.
     """
-    point = metric(per_trace.sum(axis=0))
-    if len(per_trace) == 0:
-        return {**point, **{f"{k}_lo": v for k, v in point.items()}, **{f"{k}_hi": v for k, v in point.items()}}
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(per_trace), size=(samples, len(per_trace)))
-    sums = per_trace[picks].sum(axis=1)
-    draws = [metric(row) for row in sums]
-    tail = (1 - CONFIDENCE) / 2 * 100
+    estimates = bootstrap_groups(per_trace, metric, samples=samples, seed=seed)
     result: dict[str, float] = {}
-    for key, value in point.items():
+    for key, estimate in estimates.items():
+        value = float(estimate.value or 0.0)
         result[key] = value
-        if key in COUNT_KEYS:
-            result[f"{key}_lo"] = result[f"{key}_hi"] = value
-            continue
-        values = np.array([d[key] for d in draws])
-        result[f"{key}_lo"] = float(np.percentile(values, tail))
-        result[f"{key}_hi"] = float(np.percentile(values, 100 - tail))
+        spread = key not in COUNT_KEYS and estimate.lo is not None and estimate.hi is not None
+        result[f"{key}_lo"] = float(estimate.lo) if spread and estimate.lo is not None else value
+        result[f"{key}_hi"] = float(estimate.hi) if spread and estimate.hi is not None else value
     return result
 
 

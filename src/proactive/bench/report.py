@@ -8,6 +8,7 @@ notes always say which judge, which data, and whether a judge or gate saw these 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from proactive.bench.store import write_atomic
+from proactive.fileio import write_atomic
 
 SPLITS = ("real_average", "real_coding", "real_writing")
 GROUPS = ("timing", "paper", "content")
@@ -44,6 +45,8 @@ class Report:
     published: list[ReportRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     about: dict[str, Any] = field(default_factory=dict)
+    #: Printed before the tables: which judge scored each trace, and whether it saw it.
+    header: list[str] = field(default_factory=list)
 
     @property
     def ours(self) -> list[ReportRow]:
@@ -110,7 +113,9 @@ def _value(row: ReportRow, split: str, key: str) -> float:
 
 
 def print_report(report: Report, console: Console) -> None:
-    """The tables, then the notes that say what the figures mean."""
+    """The judge header, the tables, then the notes that say what the figures mean."""
+    for line in report.header:
+        console.print(line, highlight=False, soft_wrap=True, style="bold red" if "SCORED TRACE" in line else None)
     for split in SPLITS:
         if any(split in row.metrics.get("splits", {}) for row in report.ours):
             console.print(split_table(report, split))
@@ -131,11 +136,14 @@ def metrics_document(report: Report) -> dict[str, Any]:
         "agent": report.main.name,
         "judge": report.main.judge,
         "about": report.about,
+        "header": report.header,
         "notes": report.notes,
         "baselines": {row.name: row.metrics.get("splits", {}) for row in report.baselines},
         "published": {row.name: row.metrics.get("splits", {}) for row in report.published},
         "unlabelled_events": report.main.metrics.get("unlabelled_events", {}),
         "unmatched_files": report.main.metrics.get("unmatched_files", []),
+        "unreadable_entries": report.main.metrics.get("unreadable_entries", {}),
+        "answers": report.main.metrics.get("answers"),
     }
 
 
@@ -162,12 +170,11 @@ def write_report_files(report: Report, folder: Path) -> dict[str, Path]:
     paths = {"json": folder / "metrics.json", "csv": folder / "metrics.csv", "chart": folder / "f1.png"}
     write_atomic(paths["json"], json.dumps(metrics_document(report), indent=2) + "\n")
     rows = csv_rows(report)
-    partial = paths["csv"].with_name("metrics.csv.tmp")
-    with partial.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["agent", "judge", "split", "group", "metric", "value", "lo", "hi"])
-        writer.writeheader()
-        writer.writerows(rows)
-    partial.replace(paths["csv"])
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=["agent", "judge", "split", "group", "metric", "value", "lo", "hi"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(paths["csv"], buffer.getvalue())
     from proactive.bench.chart import draw_f1_chart
 
     draw_f1_chart(report, paths["chart"])

@@ -21,14 +21,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from proactive import __version__
-from proactive.agent.base import AgentConfig, Observation, get_agent
+from proactive.agent.base import AGENTS, AgentConfig, Observation, get_agent
 from proactive.bench.store import EventRecord, RunFolder
 from proactive.data.fetch import folder_hash
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import load_test_traces
 from proactive.errors import UserError
 from proactive.judge.base import JUDGES, Judge, get_judge
-from proactive.models.base import Usage
+from proactive.judge.per_trace import TraceJudges, judges_for_traces
+from proactive.models.base import Usage, check_spec
 from proactive.types import Trace
 
 #: Settings that define what a run computes; a resumed run must match them exactly.
@@ -76,6 +77,24 @@ def select_traces(data: Path, split: str, only: list[str] | None, limit: int | N
     return traces
 
 
+def check_settings(settings: RunSettings) -> None:
+    """Refuse a run that cannot start (unknown agent, bad model spec, missing gate folder)
+    before anything is written: no model weights are loaded, only names and files checked."""
+    AGENTS.factory(settings.agent)
+    if settings.model:
+        check_spec(settings.model)
+    gate = settings.gate
+    if gate and gate != "llm" and not Path(gate).expanduser().is_dir():
+        raise UserError(
+            f"--gate {gate}: no such gate folder; train one with `proactive gate train --loto --out DIR` "
+            "or pass --gate llm"
+        )
+    if gate and gate != "llm":
+        from proactive.gate.artifact import check_gate_folder
+
+        check_gate_folder(Path(gate).expanduser())
+
+
 def code_version() -> str:
     """Package version plus the git commit of the checkout (and '+dirty' with local edits)."""
     root = Path(__file__).resolve().parents[3]
@@ -97,12 +116,26 @@ def build_judge(name: str, data: Path) -> Judge:
     return get_judge(name)
 
 
+def plan_judges(settings: RunSettings, data: Path, traces: list[Trace]) -> TraceJudges | None:
+    """The judge of every trace, checked before the run folder is touched.
+
+    A trained judge (or LOTO set) that saw a scored trace is refused here, in one line,
+    unless `settings.allow_seen`; a LOTO set gives each trace the judge fitted without it.
+    """
+    name = settings.judge
+    if not name:
+        return None
+    keys = [(t.id, trace_key_of_events(t.events)) for t in traces]
+    return judges_for_traces(name, keys, settings.allow_seen, lambda: build_judge(name, data))
+
+
 def totals(records: list[EventRecord]) -> dict[str, float]:
-    """Token counts and seconds summed over records; cached answers are counted apart."""
+    """Token counts and seconds summed over records; cached and invalid answers are counted apart."""
     fresh = [r for r in records if r.usage is not None and not r.cached]
     out: dict[str, float] = {
         "events": len(records),
         "cached_answers": sum(r.cached for r in records),
+        "invalid_answers": sum(r.invalid for r in records),
         "prompt_tokens": sum(r.usage.prompt_tokens for r in fresh if r.usage),
         "new_prompt_tokens": sum(r.usage.new_prompt_tokens for r in fresh if r.usage),
         "completion_tokens": sum(r.usage.completion_tokens for r in fresh if r.usage),
@@ -169,7 +202,9 @@ def open_run(out: Path, settings: RunSettings, traces: list[Trace]) -> RunState:
     return state
 
 
-def write_manifest(state: RunState, status: str, judge: Judge | None = None, agent_note: str | None = None) -> None:
+def write_manifest(
+    state: RunState, status: str, judges: TraceJudges | None = None, agent_note: str | None = None
+) -> None:
     """run.json: what ran, on which data and code, how long it took and how many tokens."""
     settings = state.settings
     all_records = [r for rs in state.records.values() for r in rs]
@@ -190,8 +225,10 @@ def write_manifest(state: RunState, status: str, judge: Judge | None = None, age
         "wall_seconds": wall,
         "tokens": totals(all_records),
     })  # fmt: skip
-    if judge is not None:
-        state.manifest["judge_provenance"] = getattr(judge, "provenance", "not stated by the judge")
+    if judges is not None:
+        state.manifest["judge_provenance"] = judges.summary
+        state.manifest["judge_per_trace"] = judges.per_trace
+        state.manifest["judge_saw_traces"] = judges.seen
     if agent_note is not None:
         state.manifest["agent_provenance"] = agent_note
     state.folder.write_manifest(state.manifest)
@@ -250,17 +287,20 @@ async def run_event(
     event = trace.events[index]
     return EventRecord(
         index=index, time=event.time, event=event.text, proposal=proposal, judgement=judgement,
-        usage=usage, cached=bool(getattr(agent, "last_cached", False)), agent_seconds=agent_seconds,
+        usage=usage, cached=bool(getattr(agent, "last_cached", False)),
+        invalid=bool(getattr(agent, "last_invalid", False)), invalid_reason=str(getattr(agent, "last_problem", "")),
+        agent_seconds=agent_seconds,
         judge_seconds=time.perf_counter() - started, session=session, at=time.time(),
     )  # fmt: skip
 
 
-async def run_all(state: RunState, judge: Judge | None, advance: Advance) -> list[str]:
+async def run_all(state: RunState, judges: TraceJudges | None, advance: Advance) -> list[str]:
     """All traces, at most `concurrency` at a time; returns the agents' provenance notes."""
     gate = asyncio.Semaphore(max(1, state.settings.concurrency))
 
     async def one(trace: Trace) -> str | None:
         async with gate:
+            judge = judges.judges.get(trace.id) if judges is not None else None
             return await run_trace(state, trace, judge, advance)
 
     notes = await asyncio.gather(*(one(t) for t in state.traces))
@@ -269,10 +309,11 @@ async def run_all(state: RunState, judge: Judge | None, advance: Advance) -> lis
 
 def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None = None) -> RunState:
     """Run (or resume) a benchmark into `out`; `progress` is a rich Progress (or None)."""
+    check_settings(settings)
     settings = settings.model_copy(update={"data": str(data), "data_hash": folder_hash(data)})
     traces = select_traces(data, settings.split, settings.traces, settings.limit)
+    judges = plan_judges(settings, data, traces)  # may refuse: before run.json exists
     state = open_run(out, settings, traces)
-    judge = build_judge(settings.judge, data) if settings.judge else None
     task_id = None
     if progress is not None:
         task_id = progress.add_task(f"{settings.agent}", total=state.total_events, completed=state.done_events)
@@ -284,7 +325,7 @@ def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None
     status = "killed"
     notes: list[str] = []
     try:
-        notes = asyncio.run(run_all(state, judge, advance))
+        notes = asyncio.run(run_all(state, judges, advance))
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -294,5 +335,5 @@ def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None
         raise
     finally:
         state.manifest["sessions"][-1]["ended"] = time.time()
-        write_manifest(state, status, judge, "; ".join(notes) if notes else None)
+        write_manifest(state, status, judges, "; ".join(notes) if notes else None)
     return state

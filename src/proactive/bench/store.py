@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from proactive.errors import DataError
+from proactive.fileio import write_atomic
 from proactive.models.base import Usage
 from proactive.types import Judgement, Proposal, Trace
 
@@ -45,25 +46,14 @@ class EventRecord(BaseModel):
     judgement: Judgement | None = Field(default=None, description="The judge's verdict, if a judge ran.")
     usage: Usage | None = Field(default=None, description="Tokens the agent's model used, if any.")
     cached: bool = Field(default=False, description="True when the agent's answer came from the response cache.")
+    invalid: bool = Field(
+        default=False, description="True when the agent's answer failed its schema after the repair retry."
+    )
+    invalid_reason: str = Field(default="", description="The validation problem of an invalid answer.")
     agent_seconds: float = Field(default=0.0, description="Seconds the agent took.")
     judge_seconds: float = Field(default=0.0, description="Seconds the judge took.")
     session: int = Field(default=0, description="Which start of the run produced this record.")
     at: float = Field(default=0.0, description="Unix time when the record was written.")
-
-
-def write_atomic(path: Path, text: str, durable: bool = True) -> None:
-    """Write `text` to `path` via a temporary file and rename, so readers never see half a file.
-
-    `durable=False` skips the fsync: for files rebuilt from the records on every start.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    partial.replace(path)
 
 
 class RecordLog:
@@ -117,6 +107,7 @@ def released_step(record: EventRecord) -> dict[str, Any]:
             "Thoughts": proposal.thoughts,
             "Response": proposal.message,
             **({"GateProbability": proposal.gate_probability} if proposal.gate_probability is not None else {}),
+            **({"InvalidAnswer": record.invalid_reason or True} if record.invalid else {}),
         },
     }
     if record.judgement is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -21,7 +22,18 @@ from rich.progress import (
 from rich.text import Text
 
 from proactive.bench.metrics import BOOTSTRAP_SAMPLES
+from proactive.cli.options import (
+    CONCURRENCY_LIMIT,
+    MAX_TOKENS_LIMIT,
+    SAMPLES_LIMIT,
+    check_float,
+    check_int,
+    check_out_dir,
+)
 from proactive.settings import data_dir
+
+if TYPE_CHECKING:
+    from proactive.bench.runner import RunSettings
 
 app = typer.Typer(help="Score proactive agents on ProactiveBench.", no_args_is_help=True)
 
@@ -56,7 +68,11 @@ def run_command(
     agent: str = typer.Option(..., "--agent", help="Agent name: llm, gated, always, never."),
     out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
     model: str | None = typer.Option(None, "--model", help="Chat model, e.g. local/qwen2.5-coder-1.5b."),
-    judge: str = typer.Option("human-labels", "--judge", help="Judge name or artifact folder; 'none' skips."),
+    judge: str = typer.Option(
+        "human-labels",
+        "--judge",
+        help="Judge: human-labels, llm, trained, trained-loto, or a trained-judge / LOTO-set folder; 'none' skips.",
+    ),
     gate: str | None = typer.Option(None, "--gate", help="Gate name or artifact folder (gated agent)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Gate threshold override."),
     data: Path | None = DataOption,
@@ -66,7 +82,9 @@ def run_command(
     concurrency: int = typer.Option(1, "--concurrency", help="Traces run at once (1 suits 2 shared cores)."),
     max_tokens: int = typer.Option(320, "--max-tokens", help="Generation cap per answer."),
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature."),
-    allow_seen: bool = typer.Option(False, "--allow-seen", help="Allow learned parts trained on these traces."),
+    allow_seen: bool = typer.Option(
+        False, "--allow-seen", help="Allow a judge or gate trained on the scored traces (the report says so)."
+    ),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also run always/never with the judge."),
     report: bool = typer.Option(True, "--report/--no-report", help="Score and report when the run ends."),
     samples: int = SamplesOption,
@@ -83,16 +101,36 @@ def run_command(
         split=split, traces=_split_list(traces), limit=limit, max_tokens=max_tokens, temperature=temperature,
         allow_seen=allow_seen, concurrency=concurrency, event_delay=event_delay,
     )  # fmt: skip
+    _check_run(settings, out, samples)
     with _progress(console) as progress:
-        state = run_bench(settings, out, folder, progress)
-        if baselines and settings.judge:
-            for name in ("always", "never"):
-                if name != agent:
-                    base = settings.model_copy(update={"agent": name, "model": None, "event_delay": 0.0})
-                    run_bench(base, out / BASELINE_DIR / name, folder, progress)
+        try:
+            state = run_bench(settings, out, folder, progress)
+            if baselines and settings.judge:
+                for name in ("always", "never"):
+                    if name != agent:
+                        base = settings.model_copy(update={"agent": name, "model": None, "event_delay": 0.0})
+                        run_bench(base, out / BASELINE_DIR / name, folder, progress)
+        except BaseException:
+            progress.live.transient = True  # a failed run ends on its error line, not on a stale bar
+            raise
     console.print(f"run folder: {out} ({state.done_events}/{state.total_events} events)")
     if report:
         _report(out, folder, samples, out, as_json=False)
+
+
+def _check_run(settings: RunSettings, out: Path, samples: int) -> None:
+    """Every option and name checked before the run folder is touched (one line each)."""
+    from proactive.bench.runner import check_settings
+
+    check_out_dir("--out", out)
+    check_int("--max-tokens", settings.max_tokens, 1, MAX_TOKENS_LIMIT)
+    check_float("--threshold", settings.threshold, 0.0, 1.0)
+    check_int("--concurrency", settings.concurrency, 1, CONCURRENCY_LIMIT)
+    check_int("--limit", settings.limit, 1)
+    check_float("--temperature", settings.temperature, 0.0, 2.0)
+    check_float("--event-delay", settings.event_delay, 0.0)
+    check_int("--samples", samples, 1, SAMPLES_LIMIT)
+    check_settings(settings)
 
 
 def _report(source: Path, data: Path, samples: int, target: Path | None, as_json: bool) -> None:
@@ -123,5 +161,8 @@ def score_command(
     """Score saved predictions against the human labels (run folders get metrics files written)."""
     from proactive.bench.store import MANIFEST
 
+    check_int("--samples", samples, 1, SAMPLES_LIMIT)
+    if out is not None:
+        check_out_dir("--out", out)
     target = out if out is not None else (source if (source / MANIFEST).is_file() else None)
     _report(source, data_dir(data), samples, target, as_json)

@@ -36,6 +36,9 @@ def download_command(
     base_url: str = typer.Option(DEFAULT_BASE_URL, "--base-url", help="Raw-file root of the repository."),
 ) -> None:
     """Download the ProactiveBench layout from the authors' public repository, then validate it."""
+    from proactive.cli.options import check_out_dir
+
+    check_out_dir("--to", to)  # before any request: an unwritable target costs nothing
     console = Console(stderr=True)
     with console.status("downloading") as status:
         written = download(to, base_url, on_file=lambda name: status.update(f"downloaded {name}"))

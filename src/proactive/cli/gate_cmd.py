@@ -15,7 +15,7 @@ console = Console(highlight=False)
 
 def _exclusions(values: list[str], bench: Path | None) -> set[str]:
     """Trace keys from trace JSON / reward JSONL files, text files of keys (one per line) or test trace ids."""
-    from proactive.data.grouping import trace_keys_in_file
+    from proactive.cli.options import excluded_trace_keys, key_list
     from proactive.data.labels import trace_key_of_events
     from proactive.data.loaders import TEST_DIR, load_trace_file
     from proactive.errors import UserError
@@ -25,9 +25,9 @@ def _exclusions(values: list[str], bench: Path | None) -> set[str]:
     for value in values:
         path = Path(value)
         if path.suffix in (".json", ".jsonl") and path.is_file():
-            keys.update(trace_keys_in_file(path))
+            keys.update(excluded_trace_keys("--exclude-traces", path))
         elif path.is_file():
-            keys.update(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            keys.update(key_list("--exclude-traces", path))
         else:
             candidate = data_dir(bench) / TEST_DIR / f"{value}.json"
             if not candidate.is_file():
@@ -52,16 +52,17 @@ def train(
     blocks: str | None = typer.Option(None, "--blocks", help="Comma-separated feature blocks (default: all cheap)."),
 ) -> None:
     """Train the feature gate; the threshold is chosen by grouped CV over the training traces."""
+    from proactive.cli.options import check_out_dir
     from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
     from proactive.gate.features import check_blocks
     from proactive.gate.loto import train_gate_folder, train_loto_set
     from proactive.gate.training import TrainSpec
     from proactive.settings import data_dir
 
-    rows_path = data or data_dir(bench) / REWARD_FILE
-    rows = load_reward_rows(rows_path)
+    check_out_dir("--out", out)
     spec = TrainSpec() if blocks is None else TrainSpec(block_sets=[check_blocks(blocks.split(","))])
     excluded = _exclusions(exclude_traces, bench)
+    rows = load_reward_rows(data or data_dir(bench) / REWARD_FILE)
     if loto:
         traces = load_test_traces(data_dir(bench))
         index = train_loto_set(rows, traces, out, spec, excluded, console)
@@ -94,6 +95,23 @@ def _print_report(report: object) -> None:
         console.print(f"note: {note}")
 
 
+#: What `gate eval` can evaluate: it fits (or prompts) its own gate per held-out trace.
+EVAL_GATES = ("trained", "llm")
+
+
+def _check_eval_gate(gate: str, model: str) -> None:
+    from proactive.errors import UserError
+    from proactive.models.base import check_spec
+
+    if gate not in EVAL_GATES:
+        raise UserError(
+            f"--gate {gate}: unknown gate for `gate eval`; choose {' or '.join(EVAL_GATES)} "
+            "(a trained gate folder is scored with `proactive bench run --agent gated --gate DIR`)"
+        )
+    if gate == "llm":
+        check_spec(model)
+
+
 @app.command("eval")
 def evaluate(
     data: Path | None = typer.Option(None, "--data", help="ProactiveBench folder."),
@@ -112,10 +130,11 @@ def evaluate(
     from proactive.gate.training import TrainSpec
     from proactive.settings import data_dir
 
+    _check_eval_gate(gate, model)
     loto_data = load_loto_data(data_dir(data))
     progress = None if as_json else (lambda trace_id: console.print(f"scoring {trace_id} ...", style="dim"))
     if gate == "llm":
-        from proactive.gate.llm_gate import run_llm_loto
+        from proactive.gate.evaluate import run_llm_loto
 
         scores, notes = run_llm_loto(loto_data, model, progress)
     else:

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from proactive.cli.options import check_int, check_out_dir, check_positive
 from proactive.errors import UserError
+from proactive.models.base import check_spec
 
 app = typer.Typer(help="Judges: train, evaluate against people, compare.", no_args_is_help=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -33,11 +35,11 @@ def _reward_file(data: Path | None) -> Path:
 
 
 def _excluded(files: list[Path]) -> set[str]:
-    from proactive.data.grouping import trace_keys_in_file
+    from proactive.cli.options import excluded_trace_keys
 
     keys: set[str] = set()
     for path in files:
-        keys |= trace_keys_in_file(path)
+        keys |= excluded_trace_keys("--exclude-traces", path)
     return keys
 
 
@@ -51,11 +53,33 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Seed (fits are deterministic given it)."),
     c: float = typer.Option(0.05, "--C", help="Inverse L2 strength of the task model."),
     cv: bool = typer.Option(True, "--cv/--no-cv", help="Score leave-one-trace-out CV into the manifest."),
+    loto: bool = typer.Option(
+        False, "--loto", help="One judge per test trace fitted without it, a full judge and index.json."
+    ),
+    bench_data: Path | None = typer.Option(
+        None,
+        "--bench-data",
+        help="ProactiveBench folder whose test traces --loto holds out (default: $PROACTIVEBENCH_DIR).",
+    ),
 ) -> None:
-    """Fit the trained judge on annotated rows and save model.json + manifest.json."""
+    """Fit the trained judge on annotated rows and save model.json + manifest.json (--loto: one per test trace)."""
     from proactive.judge.train import train_artifact
 
+    if out is not None:
+        check_out_dir("--out", out)
+    check_positive("--C", c)
     source = _reward_file(data)
+    if loto:
+        _train_loto(
+            source,
+            out,
+            _excluded(exclude_traces),
+            seed,
+            c,
+            cv,
+            bench_data or (data if data and data.is_dir() else None),
+        )
+        return
     with _progress() as progress:
         manifest = train_artifact(source, out, _excluded(exclude_traces), seed=seed, c=c, cv=cv, progress=progress)
     where = out or "the state dir"
@@ -67,6 +91,26 @@ def train_command(
             "leave-one-trace-out on the training rows: "
             + ", ".join(f"{k} {manifest.cv[k]:.3f}" for k in ("accuracy", "f1", "balanced_accuracy"))  # type: ignore[str-format]
         )
+
+
+def _train_loto(
+    source: Path, out: Path | None, excluded: set[str], seed: int, c: float, cv: bool, bench: Path | None
+) -> None:
+    from proactive.data.loaders import load_test_traces
+    from proactive.judge.artifact import default_loto_dir
+    from proactive.judge.loto_set import train_loto_set
+    from proactive.judge.trained import TrainedSettings
+    from proactive.settings import data_dir
+
+    folder = out or default_loto_dir()
+    traces = load_test_traces(data_dir(bench))
+    with _progress() as progress:
+        index, kept = train_loto_set(source, traces, folder, excluded, TrainedSettings(C=c, seed=seed), cv, progress)
+    fitted = len(index.entries) + 1 - len(kept)
+    typer.echo(
+        f"wrote {len(index.entries)} leave-one-trace-out judges + full judge to {folder} "
+        f"({fitted} fitted, {len(kept)} kept from an earlier run); pass it as --judge {folder}"
+    )
 
 
 @app.command("eval")
@@ -94,6 +138,9 @@ def eval_command(
 
     if (judge is None) == (loto_train is None):
         raise UserError("judge eval: give exactly one of --judge NAME_OR_DIR or --loto-train TRAIN_FILE")
+    check_int("--limit", limit, 0)
+    if model:
+        check_spec(model)
     rows = load_reward_rows(data)
     if unanimous:
         rows = [row for row in rows if len(set(row.annotations)) == 1]
@@ -103,16 +150,14 @@ def eval_command(
         raise UserError(f"{data}: no rows to score")
     with _progress() as progress:
         if loto_train is not None:
-            report = eval_with_loto(loto_train, rows, seed, progress)
-            title = f"leave-one-trace-out (fit on {loto_train} minus each scored trace)"
+            report, spec = eval_with_loto(loto_train, rows, seed, progress)
         else:
             options: dict[str, object] = {}
             if model:
                 options["model"] = model
             if examples:
                 options["examples"] = examples
-            report = eval_with_judge(str(judge), rows, options, seed, progress)
-            title = f"judge {judge}"
+            report, spec = eval_with_judge(str(judge), rows, options, seed, progress)
     if report.overlap_rows:
         err.print(
             f"warning: {report.overlap_rows} of {report.rows} scored rows come from traces the judge was "
@@ -120,9 +165,9 @@ def eval_command(
             markup=False,
         )
     if as_json:
-        typer.echo(json.dumps(report.flat()))
+        typer.echo(json.dumps({"judge": judge or "loto-train", "judge_spec": spec, **report.flat()}))
     else:
-        typer.echo(report_markdown(report, title))
+        typer.echo(report_markdown(report, f"judge: {spec}"))
 
 
 @app.command("agree")
@@ -139,7 +184,12 @@ def agree_command(
 
     if len(judges) != 2:
         raise UserError("judge agree: give exactly two judges, e.g. --judges trained --judges llm")
-    steps = load_run_pairs(run_dir)
+    if model:
+        check_spec(model)
+    unreadable: list[str] = []
+    steps = load_run_pairs(run_dir, unreadable)
+    for line in unreadable:  # skipped entries are named, never dropped unseen
+        typer.echo(f"skipped: {line}", err=True)
     pairs = [pair for _, _, pair in steps]
     verdicts = []
     with _progress() as progress:

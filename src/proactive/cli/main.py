@@ -31,6 +31,7 @@ ROOMS = [
     ("proactive.cli.gate_cmd", "gate"),
     ("proactive.cli.scenes_cmd", "scenes"),
     ("proactive.cli.gym_cmd", "gym"),
+    ("proactive.cli.doctor_cmd", "doctor"),
 ]
 
 

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from proactive.data.loaders import load_seeds
 from proactive.errors import UserError
-from proactive.gym.builder import BuildLimits, build_scenes, pick_seed_tasks
+from proactive.gym.builder import BuildLimits, build_scenes, existing_records, pick_seed_tasks
 from proactive.models.base import get_model
 
 app = typer.Typer(help="Scenes for the gym: build them from seed tasks.", no_args_is_help=True)
@@ -41,6 +41,9 @@ def build(
     picked = pick_seed_tasks(load_seeds(seeds), limit_seeds)
     if not picked:
         raise UserError(f"{seeds}: no seed tasks found; expected settings with a 'tasks' list")
+    if out.is_dir():
+        raise UserError(f"{out}: --out is a folder; pass the scenes YAML file to write, e.g. {out / 'scenes.yaml'}")
+    existing_records(out)  # an unreadable file is refused before the model loads, and never rewritten
     chat = get_model(model)
     embed = _embed if dedup_threshold < 1.0 else (lambda texts: np.zeros((len(texts), 1), dtype=np.float32))
     console = Console(stderr=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -78,14 +79,24 @@ def download(
                 raise UserError(f"{url}: download failed ({type(exc).__name__}); check --base-url") from None
             if response.status_code != 200:
                 raise UserError(f"{url}: HTTP {response.status_code}; check --base-url")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + ".part")
-            partial.write_bytes(response.content)
-            partial.replace(path)
+            _store(path, response.content)
             written.append(path)
             if on_file is not None:
                 on_file(local)
     return written
+
+
+def _store(path: Path, content: bytes) -> None:
+    """Write one downloaded file via a temporary name; an unwritable target is one line."""
+    partial = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(content)
+        partial.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise UserError(f"{path}: cannot write ({exc.strerror}); pass a --to folder you can write to") from None
 
 
 def folder_hash(data: Path, files: list[str] | None = None) -> str:

@@ -12,6 +12,9 @@ that saw the trace is refused unless the caller allows it explicitly.
 
 from __future__ import annotations
 
+import io
+import zipfile
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,14 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from proactive.errors import DataError, UserError
+from proactive.fileio import write_atomic, write_atomic_bytes
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 INDEX = "index.json"
+#: Arrays of a trained gate (`gate.training.fit_logistic`); `idf` too when there is a `vocabulary`.
+REQUIRED_ARRAYS = ("mean", "scale", "coef", "intercept")
+RETRAIN = "retrain with `proactive gate train`"
 
 
 class GateManifest(BaseModel):
@@ -61,8 +68,10 @@ def save_gate(folder: Path, manifest: GateManifest, arrays: dict[str, np.ndarray
     """Write a gate folder (manifest last, so a folder with a manifest is complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     savez: Any = np.savez  # numpy's stub reads **arrays as the allow_pickle flag
-    savez(folder / WEIGHTS, **arrays)
-    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    weights = io.BytesIO()
+    savez(weights, **arrays)
+    write_atomic_bytes(folder / WEIGHTS, weights.getvalue())
+    write_atomic(folder / MANIFEST, manifest.model_dump_json(indent=2))
 
 
 def load_manifest(folder: Path) -> GateManifest:
@@ -81,14 +90,46 @@ def load_arrays(folder: Path) -> dict[str, np.ndarray]:
     path = folder / WEIGHTS
     if not path.is_file():
         raise DataError(path, "", "", "gate weights not found; retrain with `proactive gate train`")
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # not a (complete) .npz
+        raise DataError(path, "", "", f"corrupt gate weights ({type(exc).__name__}); {RETRAIN}") from None
+    _check_arrays(path, arrays)
+    return arrays
+
+
+def _check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """The arrays `predict_logistic` and the word block need, with matching lengths."""
+    needed = [*REQUIRED_ARRAYS, *(["idf"] if "vocabulary" in arrays else [])]
+    for name in needed:
+        if name not in arrays:
+            raise DataError(path, "", name, f"array missing; {RETRAIN}")
+    width = arrays["coef"].shape[-1] if arrays["coef"].ndim else 0
+    for name in ("mean", "scale"):
+        if arrays[name].shape[-1:] != (width,):
+            raise DataError(path, "", name, f"shape {arrays[name].shape} does not match coef ({width},); {RETRAIN}")
+    if arrays["intercept"].size < 1:
+        raise DataError(path, "", "intercept", f"empty; {RETRAIN}")
+
+
+def check_gate_folder(folder: Path) -> None:
+    """Load every gate a folder (single gate or LOTO set) may use, so a broken one is refused
+    before a run starts rather than at the first trace that needs it."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: gate folder not found; train one with `proactive gate train --out DIR`")
+    index = load_index(folder)
+    names = ["."]
+    if index is not None:
+        names = [entry.folder for entry in index.entries] + ([index.full] if index.full else [])
+    for name in names:
+        load_manifest(folder / name)
+        load_arrays(folder / name)
 
 
 def save_index(folder: Path, index: LotoIndex) -> None:
     """Write the index of a LOTO set."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / INDEX).write_text(index.model_dump_json(indent=2), encoding="utf-8")
+    write_atomic(folder / INDEX, index.model_dump_json(indent=2))
 
 
 def load_index(folder: Path) -> LotoIndex | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from proactive.agent.base import Observation
 from proactive.registry import Registry
+from proactive.types import Observation
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ timing metrics treat "gate opens" as "propose" and `help_needed` as the truth, a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,11 +16,19 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from proactive.bench import metrics as bench_metrics
 from proactive.data.grouping import drop_traces
 from proactive.data.labels import event_labels, trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
 from proactive.gate.training import GateExample, TrainSpec, examples_from_rows
+from proactive.metrics import (
+    BOOTSTRAP_SAMPLES,
+    SEED,
+    auc,
+    bootstrap_groups,
+    classification_metrics,
+    confusion_counts,
+    zero_undefined,
+)
 from proactive.types import AnnotatedRow, Trace
 
 METRICS = ("f1", "precision", "recall", "accuracy", "balanced_accuracy")
@@ -57,38 +66,39 @@ class GateReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-def _timing_counts(opened: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """(TP, FP, TN, FN) of 'propose when opened' against help_needed, in the bench's order."""
-    return np.array([
-        np.sum(opened & truth), np.sum(opened & ~truth), np.sum(~opened & ~truth), np.sum(~opened & truth),
-    ], dtype=float)  # fmt: skip
-
-
 def timing_metrics(opened: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Precision, recall, F1, accuracy, balanced accuracy of 'propose when opened'.
 
-    The bench's own formulas, so a gate's LOTO figures and a bench run's timing figures
-    are the same computation.
+    The shared formulas (`proactive.metrics`) the bench's timing figures use too, so a
+    gate's LOTO figures and a bench run's timing figures are the same computation.
     """
-    figures = bench_metrics.timing_metrics(_timing_counts(opened, truth).tolist())
+    return _rates(confusion_counts(opened, truth))
+
+
+def _rates(counts: np.ndarray) -> dict[str, float]:
+    figures = zero_undefined(classification_metrics(counts))
     return {name: figures[name] for name in METRICS}
 
 
 def bootstrap_intervals(
-    scores: Sequence[TraceScores], resamples: int = 2000, seed: int = 0
+    scores: Sequence[TraceScores], resamples: int = BOOTSTRAP_SAMPLES, seed: int = SEED
 ) -> dict[str, tuple[float, float]]:
-    """95% percentile intervals of each metric, resampling whole traces (the bench's bootstrap)."""
-    per_trace = np.array(
-        [_timing_counts(np.array(s.opened, dtype=bool), np.array(s.truth, dtype=bool)) for s in scores]
-    ).reshape(-1, 4)
-    figures = bench_metrics.bootstrap(per_trace, bench_metrics.timing_metrics, samples=resamples, seed=seed)
-    return {m: (figures[f"{m}_lo"], figures[f"{m}_hi"]) for m in METRICS}
+    """95% percentile intervals of each metric, resampling whole traces (the shared bootstrap)."""
+    per_trace = np.array([confusion_counts(np.array(s.opened), np.array(s.truth)) for s in scores]).reshape(-1, 4)
+    estimates = bootstrap_groups(per_trace, _rates, samples=resamples, seed=seed)
+    return {
+        m: (_or_value(estimates[m].lo, estimates[m].value), _or_value(estimates[m].hi, estimates[m].value))
+        for m in METRICS
+    }
+
+
+def _or_value(bound: float | None, value: float | None) -> float:
+    # No interval (a single trace, or none): the interval collapses onto the point.
+    return float(bound if bound is not None else value or 0.0)
 
 
 def summarize(gate: str, scores: Sequence[TraceScores], notes: Sequence[str] = ()) -> GateReport:
     """Pool per-trace scores into one report."""
-    from proactive.gate.training import auc
-
     opened = np.array([o for s in scores for o in s.opened], dtype=bool)
     truth = np.array([t for s in scores for t in s.truth], dtype=bool)
     probabilities = np.array([p for s in scores for p in s.probabilities])
@@ -197,3 +207,45 @@ def run_loto(data: LotoData, score: ScoreFn, progress: Callable[[str], None] | N
             )
         )
     return results
+
+
+def run_llm_loto(
+    data: LotoData, model_spec: str, progress: Callable[[str], None] | None = None
+) -> tuple[list[TraceScores], list[str]]:
+    """Score every labelled test event with the LLM gate; thresholds by leave-one-trace-out.
+
+    The LLM gate has no training, but its threshold does: for each trace it is the
+    F1-best threshold on the *other* test traces' probabilities, so no trace picks its own.
+    """
+    from proactive.gate.llm_gate import LlmGate
+    from proactive.gate.training import best_threshold
+    from proactive.models.base import get_model
+
+    gate = LlmGate(get_model(model_spec))
+    raw: dict[str, tuple[list[float], list[bool], float]] = {}
+    for trace in data.traces:
+        if progress is not None:
+            progress(trace.id)
+        labelled = data.truth[trace.id]
+        started = time.perf_counter()
+        probabilities = [asyncio.run(gate.probability(trace.events[: i + 1])) for i, _ in labelled]
+        raw[trace.id] = (probabilities, [t for _, t in labelled], time.perf_counter() - started)
+    scores: list[TraceScores] = []
+    for trace in data.traces:
+        others = [tid for tid in raw if tid != trace.id]
+        pooled = np.array([p for tid in others for p in raw[tid][0]])
+        truth = np.array([t for tid in others for t in raw[tid][1]], dtype=bool)
+        threshold, _ = best_threshold(pooled, truth)
+        probabilities, labels, seconds = raw[trace.id]
+        scores.append(
+            TraceScores(
+                trace_id=trace.id,
+                probabilities=probabilities,
+                opened=[p >= threshold for p in probabilities],
+                truth=labels,
+                seconds=seconds,
+                training_traces=[],
+            )
+        )
+    notes = [f"model {model_spec}; threshold per trace chosen on the other test traces (LOTO)"]
+    return scores, notes

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from proactive.agent.base import AgentConfig, Observation
 from proactive.gate.artifact import GateManifest, load_arrays, load_manifest, pick_gate_folder
 from proactive.gate.features import Encoder, featurize
 from proactive.gate.training import default_encoder, gate_matrix, predict_logistic, words_of
-from proactive.types import Event
+from proactive.types import AgentConfig, Event, Observation
 
 
 class TrainedGate:

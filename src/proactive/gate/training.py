@@ -20,6 +20,7 @@ from proactive.data.grouping import leave_one_trace_out
 from proactive.data.labels import event_key, row_trace_key
 from proactive.gate.artifact import GateManifest
 from proactive.gate.features import Encoder, WordVectorizer, featurize
+from proactive.metrics import auc, f1_at
 from proactive.types import AnnotatedRow, Event
 
 #: Candidate block sets the inner grouped CV chooses among by default: the latest event's
@@ -125,15 +126,6 @@ def predict_logistic(arrays: dict[str, np.ndarray], features: np.ndarray) -> np.
     return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
 
-def f1_at(probabilities: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    """Timing F1 of 'propose when probability >= threshold'."""
-    predicted = probabilities >= threshold
-    tp = float(np.sum(predicted & labels))
-    fp = float(np.sum(predicted & ~labels))
-    fn = float(np.sum(~predicted & labels))
-    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
-
-
 def best_threshold(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """(threshold, F1) maximising F1; ties go to the higher threshold (fewer interruptions)."""
     candidates = np.unique(probabilities)
@@ -143,16 +135,6 @@ def best_threshold(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float
         if score >= best[1]:
             best = (float(threshold), score)
     return best
-
-
-def auc(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (0.5 when one class is missing)."""
-    positives, negatives = probabilities[labels], probabilities[~labels]
-    if len(positives) == 0 or len(negatives) == 0:
-        return 0.5
-    greater = (positives[:, None] > negatives[None, :]).mean()
-    ties = (positives[:, None] == negatives[None, :]).mean()
-    return float(greater + 0.5 * ties)
 
 
 def out_of_fold(

@@ -10,7 +10,6 @@ dropped. The output file is rewritten after every scene, so a stopped build resu
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from proactive.errors import DataError
+from proactive.fileio import write_atomic
 from proactive.gym.calls import CallFailed, ask
 from proactive.models.base import ChatModel
 from proactive.types import Scene, SceneEnvironment, SceneUser, SeedSetting
@@ -191,18 +192,34 @@ def scene_record(scene: Scene) -> dict[str, Any]:
 
 def write_scenes(path: Path, records: list[dict[str, Any]]) -> None:
     """Rewrite the scenes file atomically."""
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    text = yaml.safe_dump(records, sort_keys=True, allow_unicode=True, width=100)
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, yaml.safe_dump(records, sort_keys=True, allow_unicode=True, width=100))
 
 
 def existing_records(path: Path) -> list[dict[str, Any]]:
-    """Scenes already in the output file (their ids let a build resume)."""
+    """Scenes already in the output file (their ids let a build resume).
+
+    The build rewrites this file after every scene, so anything it cannot read back as
+    a list of scene mappings is refused: rewriting it would lose what is there.
+    """
     if not path.is_file():
         return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    fix = "fix it, or pass another --out (the build rewrites this file and would lose what it cannot read)"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise DataError(path, where, "", f"invalid YAML; {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, "", "", f"cannot read the scenes file ({exc}); {fix}") from None
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise DataError(path, "", "", f"expected a list of scenes, found a {type(raw).__name__}; {fix}")
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise DataError(path, f"[{index}]", "", f"expected a scene mapping, found a {type(item).__name__}; {fix}")
+    return raw
 
 
 @dataclass

@@ -7,17 +7,14 @@ strict: a missing one is a bug and fails loudly, never renders as an empty strin
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
 from typing import Any, TypeVar
 
-import jinja2
 from pydantic import BaseModel, ValidationError
 
 from proactive.models.base import ChatModel, Message
 from proactive.models.structured import ModelOutputError
+from proactive.prompts import render
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 SEPARATOR = "\n---\n"
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -31,19 +28,9 @@ class CallFailed(Exception):
         super().__init__(f"{template}: {reason}")
 
 
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(PROMPTS_DIR),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
-        autoescape=False,
-    )
-
-
 def render_messages(template: str, **variables: Any) -> list[Message]:
     """System + user messages from one template file."""
-    text = _environment().get_template(template).render(**variables).strip()
+    text = render(template, **variables).strip()
     system, separator, user = text.partition(SEPARATOR)
     if not separator:
         return [{"role": "user", "content": system.strip()}]

@@ -1,7 +1,10 @@
 """One gym episode as a state machine over `EpisodeState`, one step (round) at a time.
 
 A step: the simulated user picks an activity (or declares the goal finished, maybe
-after asking the environment a question); the environment model writes a few
+after asking the environment a question); a "finished" before `min_steps` activities is
+overruled (an `overruled` line, counted in the state) and the user is asked for its
+next activity instead, because an episode that ends before it starts yields no data;
+the environment model writes a few
 objective events for it, each moving the clock by its duration; after each event the
 agent proposes or stays silent; a proposal is judged (simulated user or a registered
 judge) and an accepted one is carried out through the scene's operations, each call
@@ -46,6 +49,8 @@ class GymConfig:
     """How long episodes run and how much each round may produce."""
 
     max_steps: int = 6
+    #: Activities the user must have done before a "goal finished" is accepted.
+    min_steps: int = 3
     events_per_activity: tuple[int, ...] = (2, 3, 3, 4)
     events_per_agent_call: tuple[int, ...] = (1, 2)
     max_agent_calls: int = 1
@@ -104,6 +109,8 @@ class Episode:
             self._write(number, "environment", "answer", decision.answer)
         if decision.note:
             log.info("%s step %d: %s", self.state.scene_id, number, decision.note)
+        if decision.finished and self.state.activities_done < self.config.min_steps:
+            decision = await self._overrule(number, decision)
         if decision.finished:
             self._write(number, "user", "finish", "The user declares the goal finished.")
             self.state.user.finished = True
@@ -117,6 +124,26 @@ class Episode:
             self._skip_step(number, problem)
             return
         self.state.step, self.state.failed_in_a_row = number, 0
+        self.state.activities_done += 1
+
+    async def _overrule(self, number: int, claim: simulated_user.UserDecision) -> simulated_user.UserDecision:
+        """Refuse a premature "finished" on the record, then ask the user to keep working."""
+        done, needed = self.state.activities_done, self.config.min_steps
+        self.state.overruled_finishes += 1
+        self._write(
+            number, "user", "overruled",
+            f"The user declared the goal finished after {done} of at least {needed} activities; "
+            "the claim is overruled and the user keeps working.",
+        )  # fmt: skip
+        try:
+            activity = await simulated_user.keep_working(
+                self.model, self.state, needed, self.config.user, self.config.world
+            )
+        except CallFailed as exc:
+            # The claim came with an activity sentence (the schema requires one): play that.
+            log.info("%s step %d: kept the activity of the overruled answer (%s)", self.state.scene_id, number, exc)
+            activity = claim.activity
+        return simulated_user.UserDecision(activity=activity, finished=False)
 
     def _skip_step(self, number: int, reason: str) -> None:
         self._skip(number, reason)

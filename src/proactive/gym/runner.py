@@ -7,6 +7,10 @@ belong to completed steps, so resuming cuts the trace back to exactly that many 
 (dropping a torn last line and the lines of an unfinished step) and plays on from the
 saved state. Re-played model calls are answered by the response cache. Finished and
 failed scenes are skipped; capped ones continue when --max-steps grows.
+
+Nothing already produced is thrown away: an unreadable `run.json` or state, or a trace
+shorter than its state says, stops the run with one line naming the file before any
+file is written (the old code started such a scene over, cutting its trace to nothing).
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from proactive.agent.base import AgentConfig, get_agent
-from proactive.errors import UserError
+from proactive.errors import DataError, UserError
+from proactive.fileio import write_atomic
 from proactive.gym.episode import Episode, GymConfig
 from proactive.gym.state import EpisodeState, TraceLine, UserState
 from proactive.gym.world import setup_world
@@ -79,29 +84,55 @@ class TraceFile:
 
 
 def save_state(path: Path, state: EpisodeState) -> None:
-    """Write the state atomically: temp file, fsync, rename, fsync the folder."""
-    temporary = path.with_suffix(".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(state.model_dump_json(indent=1))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    """Write the state atomically (temp file in the same folder, fsync, rename, fsync the folder)."""
+    write_atomic(path, state.model_dump_json(indent=1))
+
+
+def trace_path(state_path: Path) -> Path:
+    """`<scene>.jsonl` next to `<scene>.state.json`."""
+    return state_path.with_name(state_path.name.removesuffix(".state.json") + ".jsonl")
 
 
 def load_state(path: Path) -> EpisodeState | None:
-    """The saved state, or None when there is none (or it is unreadable: start over)."""
+    """The saved state, or None when there is none.
+
+    An unreadable state is refused, never replaced: starting the scene over would cut
+    its trace back to nothing.
+    """
     if not path.is_file():
         return None
+    fix = f"restore it, or delete it and {trace_path(path).name} to replay the scene from the start"
     try:
-        return EpisodeState.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        log.warning("%s: unreadable state, the scene starts over (%s)", path, exc)
-        return None
+        return EpisodeState.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise DataError(path, "", field, f"unreadable gym state ({first['msg']}); {fix}") from None
+    except OSError as exc:
+        raise DataError(path, "", "", f"cannot read the gym state ({exc.strerror}); {fix}") from None
+
+
+def complete_lines(path: Path) -> int:
+    """Whole (newline-terminated) lines in a trace file; 0 when there is none."""
+    return path.read_bytes().count(b"\n") if path.is_file() else 0
+
+
+def resume_point(state_path: Path) -> EpisodeState | None:
+    """The state to continue from, after checking that its trace still holds its lines.
+
+    A trace shorter than the state's count was cut by something other than this
+    program (our writes fsync each line before the state counts it): refuse rather
+    than replay the scene over what is left.
+    """
+    state = load_state(state_path)
+    trace = trace_path(state_path)
+    if state is not None and complete_lines(trace) < state.lines_written:
+        raise DataError(
+            trace, "", "",
+            f"holds {complete_lines(trace)} complete lines but {state_path.name} records "
+            f"lines_written={state.lines_written}; restore the trace, or delete both files to replay the scene",
+        )  # fmt: skip
+    return state
 
 
 def file_stem(scene_id: str) -> str:
@@ -129,9 +160,18 @@ class RunSummary:
     states: list[EpisodeState] = field(default_factory=list)
     events_written: int = 0
     seconds: float = 0.0
+    min_steps: int = 0
 
     def count(self, status: str) -> int:
         return sum(1 for state in self.states if state.status == status)
+
+    def ended_early(self) -> list[EpisodeState]:
+        """Episodes that stopped with fewer than `min_steps` activities, for any reason."""
+        return [state for state in self.states if state.activities_done < self.min_steps]
+
+    def overruled(self) -> list[EpisodeState]:
+        """Episodes whose user declared the goal finished too early (and was overruled)."""
+        return [state for state in self.states if state.overruled_finishes > 0]
 
     @property
     def events_per_minute(self) -> float:
@@ -149,24 +189,52 @@ class GymRunner:
         self.judge: Judge | None = get_judge(settings.judge) if settings.judge else None
         self.events_written = 0
 
+    def run_record(self) -> dict[str, object]:
+        """What run.json records: settings that change the traces of a folder."""
+        settings = self.settings
+        return {
+            "model": settings.model, "agent": settings.agent, "judge": settings.judge,
+            "min_steps": settings.config.min_steps,
+        }  # fmt: skip
+
     def check_run_file(self) -> None:
-        """Refuse to mix traces of different models, agents or judges in one folder."""
+        """Refuse to mix traces of different models, agents, judges or --min-steps in one folder."""
         self.settings.out.mkdir(parents=True, exist_ok=True)
         path = self.settings.out / RUN_FILE
-        wanted = {"model": self.settings.model, "agent": self.settings.agent, "judge": self.settings.judge}
-        if path.is_file():
-            found = json.loads(path.read_text(encoding="utf-8"))
-            different = {k: found.get(k) for k in wanted if found.get(k) != wanted[k]}
-            if different:
-                raise UserError(
-                    f"{path}: this folder holds a run with {different}; use the same settings or another --out"
-                )
+        wanted = self.run_record()
+        if not path.is_file():
+            write_atomic(path, json.dumps(wanted, indent=1) + "\n")
             return
-        path.write_text(json.dumps(wanted, indent=1) + "\n", encoding="utf-8")
+        fix = "restore it, or delete it if the traces in this folder are from these settings"
+        try:
+            found = json.loads(path.read_bytes())
+        except (ValueError, OSError) as exc:
+            raise DataError(path, "", "", f"not a readable JSON object ({exc}); {fix}") from None
+        if not isinstance(found, dict):
+            raise DataError(path, "", "", f"expected a JSON object with {sorted(wanted)}; {fix}")
+        # Runs from before --min-steps existed let the user finish at once, i.e. min_steps 0.
+        recorded = {**found, "min_steps": found.get("min_steps", 0)}
+        different = {key: recorded.get(key) for key in wanted if recorded.get(key) != wanted[key]}
+        if different:
+            raise UserError(
+                f"{path}: this folder holds a run with {different}; use the same settings or another --out"
+            )
+
+    def prepare(self, scenes: list[Scene]) -> None:
+        """Check every saved state, then run.json, before anything is written.
+
+        One unreadable state thus stops the run with nothing changed, not half-way through.
+        """
+        out = self.settings.out
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out}: --out is a file; pass a folder for the traces")
+        for scene in scenes:
+            resume_point(self._path(scene, ".state.json"))
+        self.check_run_file()
 
     async def run(self, scenes: list[Scene]) -> RunSummary:
         """Play every scene; failures of one scene are recorded in its state, never raised."""
-        self.check_run_file()
+        self.prepare(scenes)
         started = time.monotonic()
         gate = asyncio.Semaphore(max(1, self.settings.concurrency))
 
@@ -175,23 +243,30 @@ class GymRunner:
                 return await self.run_scene(scene)
 
         states = await asyncio.gather(*(bounded(scene) for scene in scenes))
-        return RunSummary(list(states), self.events_written, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        return RunSummary(list(states), self.events_written, elapsed, self.settings.config.min_steps)
+
+    def _path(self, scene: Scene, suffix: str) -> Path:
+        # Appended, not with_suffix(): a scene id may hold dots ("scene.1").
+        return self.settings.out / (file_stem(scene.id) + suffix)
 
     async def run_scene(self, scene: Scene) -> EpisodeState:
         """Play (or continue) one scene and return its final state."""
-        stem = self.settings.out / file_stem(scene.id)
-        state_path, trace = stem.with_suffix(".state.json"), TraceFile(stem.with_suffix(".jsonl"))
+        state_path, trace = self._path(scene, ".state.json"), TraceFile(self._path(scene, ".jsonl"))
+        for stray in state_path.parent.glob(f".{state_path.name}.*.tmp"):  # left by a kill mid-save
+            stray.unlink(missing_ok=True)
         max_steps = self.settings.config.max_steps
-        state = load_state(state_path)
+        state = resume_point(state_path)
         if state is not None and (state.status in ("finished", "failed") or state.step >= max_steps):
             self.progress(max_steps)
             return state
         try:
-            if state is None or not trace.open_at(state.lines_written):
-                trace.close()
+            if state is None:
                 trace.open_at(0)
                 state = await self._new_state(scene, trace)
                 save_state(state_path, state)
+            elif not trace.open_at(state.lines_written):  # checked above; only a concurrent edit gets here
+                raise DataError(trace.path, "", "", "lost lines while resuming; restore it or delete the scene")
             state.status = "running"
             self.progress(state.step)
             return await self._play(scene, state, trace, state_path)

@@ -54,6 +54,16 @@ class UserActivity(BaseModel):
     finished: bool
 
 
+class UserContinuation(BaseModel):
+    """The simulated user's activity after a premature "finished" was overruled.
+
+    No `finished` field: the user was told to keep working, and a schema without the
+    flag makes a second premature claim impossible to write, not merely ignored.
+    """
+
+    activity: Sentence
+
+
 class EnvironmentAnswer(BaseModel):
     """The environment's factual answer to the user's question."""
 

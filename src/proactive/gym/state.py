@@ -22,7 +22,9 @@ DEFAULT_START = datetime(2024, 6, 3, 9, 0, tzinfo=UTC)
 MIN_DURATION, MAX_DURATION = 1, 3600
 
 EpisodeStatus = Literal["running", "finished", "capped", "failed"]
-LineKind = Literal["activity", "question", "answer", "event", "proposal", "action", "finish", "skip"]
+LineKind = Literal[
+    "activity", "question", "answer", "event", "proposal", "action", "finish", "overruled", "skip"
+]
 
 
 class Entity(BaseModel):
@@ -83,6 +85,10 @@ class EpisodeState(BaseModel):
     status: EpisodeStatus = Field(default="running", description="running, finished, capped or failed.")
     reason: str = Field(default="", description="Why the episode stopped (or the last skip).")
     step: int = Field(default=0, description="Completed steps (rounds of user activity).")
+    activities_done: int = Field(default=0, description="Steps whose activity produced events (skips excluded).")
+    overruled_finishes: int = Field(
+        default=0, description="Times the user declared the goal finished before --min-steps activities."
+    )
     lines_written: int = Field(default=0, description="Trace lines on disk after the last step.")
     failed_in_a_row: int = Field(default=0, description="Consecutive skipped steps.")
     world: WorldState = Field(description="The environment.")

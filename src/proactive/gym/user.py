@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from proactive.gym.calls import CallFailed, ask
-from proactive.gym.schemas import UserActivity, UserTurn, UserVerdict
+from proactive.gym.schemas import UserActivity, UserContinuation, UserTurn, UserVerdict
 from proactive.gym.state import EpisodeState
 from proactive.gym.world import WorldLimits, answer_question, context
 from proactive.models.base import ChatModel
@@ -78,6 +78,28 @@ async def decide(
         return decision
     decision.activity, decision.finished = refined.activity, refined.finished
     return decision
+
+
+async def keep_working(
+    model: ChatModel, state: EpisodeState, needed: int, limits: UserLimits, world_limits: WorldLimits
+) -> str:
+    """The next activity of a user whose premature "finished" was overruled.
+
+    The user is told how many steps the goal takes and how many it has done; the answer
+    has no `finished` flag. Raises CallFailed when the answer is unusable.
+    """
+    user = state.user
+    turn = await ask(
+        model,
+        "gym_user_continue.j2",
+        UserContinuation,
+        limits.refine_tokens,
+        activities=user.activities[-limits.recent_activities :],
+        needed=needed,
+        done=state.activities_done,
+        **context(state, world_limits),
+    )
+    return turn.activity
 
 
 async def judge_proposal(

@@ -1,24 +1,22 @@
 """Running judges over rows or a bench run's predictions, and agreement between two judges.
 
-A bench run folder holds `predictions/<trace>.json` in the authors' released format:
-a list of steps, each with `observation` {time, event} and `agent_response` (a list
-whose first item is the proposed task or null; a bare string, null, or an object with
-`task` / `pred_task` is accepted too). Step i is judged with the history of steps 0..i.
+A bench run folder holds `predictions/<trace>.json` in the authors' released format,
+read by `proactive.data.released` (the same parser as `bench score`); a step's first
+prediction is judged with the history of steps 0..i.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from proactive.data.released import read_released, released_files
 from proactive.errors import DataError, UserError
 from proactive.judge.base import Judge
-from proactive.types import Event, Proposal, is_silence
+from proactive.types import Event, Proposal
 
 Pair = tuple[Sequence[Event], str | None]
 Progress = Callable[[int, int], None]
@@ -44,40 +42,27 @@ async def judge_pairs(
     return out
 
 
-def _task_of(response: Any, path: Path, where: str) -> str | None:
-    if isinstance(response, list):
-        response = response[0] if response else None
-    if isinstance(response, dict):
-        response = response.get("task", response.get("pred_task"))
-    if response is None or isinstance(response, str):
-        return None if is_silence(response) else response
-    raise DataError(path, where, "agent_response", "expected a task string, null, or a list holding one")
+def load_run_pairs(run_dir: Path, problems: list[str] | None = None) -> list[tuple[str, int, Pair]]:
+    """(trace id, step index, (history, first prediction)) for every readable step of every file.
 
-
-def load_run_pairs(run_dir: Path) -> list[tuple[str, int, Pair]]:
-    """(trace id, step index, (history, task)) for every step of every prediction file."""
-    folder = run_dir / "predictions"
-    if not folder.is_dir():
-        folder = run_dir
-    files = sorted(p for p in folder.glob("*.json") if p.name != "run.json")
-    if not files:
-        raise UserError(f"{run_dir}: no prediction files (predictions/<trace>.json); run `proactive bench run` first")
+    Files are read by the one parser of the released format (`proactive.data.released`):
+    operation objects count as proposals. Unreadable entries are skipped and described,
+    one line per file, in `problems` when the caller passes a list; without one, the
+    first unreadable entry is an error (nothing is skipped unseen).
+    """
     out: list[tuple[str, int, Pair]] = []
-    for path in files:
-        try:
-            steps = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"line {exc.lineno}", "", f"invalid JSON ({exc.msg})") from None
-        if not isinstance(steps, list):
-            raise DataError(path, "", "", "expected a JSON list of steps")
-        history: list[Event] = []
-        for index, step in enumerate(steps):
-            where = f"[{index}]"
-            obs = step.get("observation") if isinstance(step, dict) else None
-            if not isinstance(obs, dict) or "event" not in obs or "time" not in obs:
-                raise DataError(path, where, "observation", "missing; expected {time, event}")
-            history.append(Event(time=str(obs["time"]), text=str(obs["event"])))
-            out.append((path.stem, index, (list(history), _task_of(step.get("agent_response"), path, where))))
+    for path in released_files(run_dir):
+        released = read_released(path)
+        if released.unreadable:
+            if problems is None:
+                first = released.unreadable[0]
+                where = "" if first.index is None else f"[{first.index}]"
+                raise DataError(path, where, "", f"{first.reason}; fix or remove the entry")
+            problems.append(released.note() or "")
+        for step in released.steps:
+            out.append((path.stem, step.index, (released.history(step), step.tasks[0])))
+    if not out:
+        raise UserError(f"{run_dir}: no readable prediction steps; run `proactive bench run` first")
     return out
 
 

@@ -3,6 +3,12 @@
 Plain JSON on purpose: no pickle to trust, readable by any version, a few hundred KB.
 Any damage (missing file, bad JSON, wrong fields, hash mismatch) becomes one `UserError`
 line naming the file and the fix.
+
+A leave-one-trace-out set (`proactive judge train --loto`) is a folder with `index.json`
+naming one judge per test trace (fitted without it) and a `full` judge on every row, as
+the gate's LOTO sets (gate/artifact.py). `pick_judge_folder` is the one place that
+decides which judge may score a trace: a judge whose manifest lists the trace is
+refused unless the caller allows it explicitly.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from proactive import __version__
 from proactive.errors import UserError
+from proactive.fileio import write_atomic
 from proactive.judge.trained import JudgeModel
 from proactive.settings import state_dir
 
 MODEL_FILE = "model.json"
 MANIFEST_FILE = "manifest.json"
+INDEX_FILE = "index.json"
 FORMAT = "proactive-trained-judge/1"
 
 
@@ -41,9 +49,30 @@ class Manifest(BaseModel):
     model_sha256: str = Field(default="", description="sha256 of model.json, checked on load.")
 
 
+class LotoEntry(BaseModel):
+    """One judge of a leave-one-trace-out set."""
+
+    trace_id: str = Field(description="Test trace file stem it must score, e.g. 'code_11'.")
+    trace_key: str = Field(description="Identity of that trace (first event 'time|text').")
+    folder: str = Field(description="Sub-folder (relative) holding the judge fitted without it.")
+
+
+class LotoIndex(BaseModel):
+    """Index of a leave-one-trace-out judge set."""
+
+    format: str = Field(default=f"{FORMAT}-loto", description="Index format tag.")
+    entries: list[LotoEntry] = Field(description="One judge per held-out test trace.")
+    full: str | None = Field(default=None, description="Sub-folder of a judge fitted on every trace, if any.")
+
+
 def default_artifact_dir() -> Path:
     """Where `proactive judge train` writes when no --out is given, and `trained` loads from."""
     return state_dir() / "judge-trained"
+
+
+def default_loto_dir() -> Path:
+    """Where `proactive judge train --loto` writes when no --out is given, and `trained-loto` loads from."""
+    return state_dir() / "judge-loto"
 
 
 def file_sha256(path: Path) -> str:
@@ -78,11 +107,10 @@ def now_utc() -> str:
 
 def save_artifact(folder: Path, model: JudgeModel, manifest: Manifest) -> None:
     """Write model.json then manifest.json (with the model's hash) into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
     model_path = folder / MODEL_FILE
-    model_path.write_text(model.model_dump_json(), encoding="utf-8")
+    write_atomic(model_path, model.model_dump_json())
     manifest.model_sha256 = file_sha256(model_path)
-    (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    write_atomic(folder / MANIFEST_FILE, manifest.model_dump_json(indent=2))
 
 
 def _read_json(path: Path, fix: str) -> object:
@@ -116,3 +144,56 @@ def load_artifact(folder: Path) -> tuple[JudgeModel, Manifest]:
         field = ".".join(str(p) for p in exc.errors()[0]["loc"])
         raise UserError(f"{folder / MODEL_FILE}: field '{field}' invalid or missing; {fix}") from None
     return model, manifest
+
+
+def save_index(folder: Path, index: LotoIndex) -> None:
+    """Write the index of a LOTO set (after its judges, so an index names only complete folders)."""
+    write_atomic(folder / INDEX_FILE, index.model_dump_json(indent=2))
+
+
+def load_index(folder: Path) -> LotoIndex | None:
+    """The LOTO index of `folder`, or None when it holds a single judge."""
+    path = folder / INDEX_FILE
+    if not path.is_file():
+        return None
+    fix = "retrain the set with `proactive judge train --loto --out DIR`"
+    raw = _read_json(path, fix)
+    try:
+        return LotoIndex.model_validate(raw)
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+        raise UserError(f"{path}: field '{field}' invalid or missing; {fix}") from None
+
+
+def load_manifest(folder: Path) -> Manifest:
+    """The manifest of one judge folder (checked as `load_artifact` checks it)."""
+    return load_artifact(folder)[1]
+
+
+def pick_judge_folder(folder: Path, trace_key: str | None, allow_seen: bool) -> tuple[Path, bool]:
+    """The judge folder that may score the trace `trace_key`, and whether it saw that trace.
+
+    A LOTO set gives the judge fitted without the trace; a trace outside every entry (or
+    unknown, `trace_key` None, as in `judge eval`) gets the `full` judge. A judge whose
+    manifest lists `trace_key` among its training traces is refused unless `allow_seen`.
+    """
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no trained judge here; train one with `proactive judge train [--loto] --out DIR`")
+    index = load_index(folder)
+    chosen = folder
+    if index is not None:
+        entry = next((e for e in index.entries if trace_key is not None and e.trace_key == trace_key), None)
+        if entry is not None:
+            chosen = folder / entry.folder
+        elif index.full is not None:
+            chosen = folder / index.full
+        else:
+            raise UserError(f"{folder / INDEX_FILE}: no judge for this trace and no 'full' judge; retrain with --loto")
+    manifest = load_manifest(chosen)
+    seen = trace_key is not None and trace_key in set(manifest.training_traces)
+    if seen and not allow_seen:
+        raise UserError(
+            f"{chosen}: this judge was trained on the scored trace ({str(trace_key)[:60]!r}); use a LOTO set "
+            "(`proactive judge train --loto`) or pass --allow-seen to accept the leak"
+        )
+    return chosen, seen

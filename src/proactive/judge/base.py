@@ -20,6 +20,7 @@ class Judge(Protocol):
 
 JUDGES = Registry("judge")
 JUDGES.register("trained", "proactive.judge.trained:create")
+JUDGES.register("trained-loto", "proactive.judge.trained:create_loto")
 JUDGES.register("llm", "proactive.judge.llm_judge:create")
 JUDGES.register("human-labels", "proactive.judge.human_labels:create")
 

@@ -3,7 +3,8 @@
 Positive = accepted. Agreement per category is the share of rows of that category whose
 verdict equals the human label (MN and FA rows are rejections, CR and CD acceptances).
 A held-back split with 30 rows per category measures the mean of the four per-category
-agreements, reported here as `balanced_accuracy`.
+agreements, reported here as `balanced_accuracy`. Intervals resample whole traces
+(`proactive.metrics.bootstrap_groups`): rows of one trace are not independent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
+from proactive.metrics import SEED, bootstrap_groups, classification_metrics, group_counts, ratio
+
 CATEGORIES = ("MN", "CR", "CD", "FA")
 
 
@@ -20,14 +23,15 @@ class Interval(BaseModel):
     """A point estimate with its 95% bootstrap interval (None when undefined)."""
 
     value: float | None = Field(description="Estimate on the scored rows.")
-    lo: float | None = Field(default=None, description="2.5th percentile over bootstrap resamples.")
-    hi: float | None = Field(default=None, description="97.5th percentile over bootstrap resamples.")
+    lo: float | None = Field(default=None, description="2.5th percentile over trace-bootstrap resamples.")
+    hi: float | None = Field(default=None, description="97.5th percentile over trace-bootstrap resamples.")
 
 
 class AgreementReport(BaseModel):
     """The judge-versus-people table for one scored file."""
 
     rows: int = Field(description="Rows scored.")
+    traces: int = Field(default=0, description="Traces the rows come from (the unit the intervals resample).")
     overlap_rows: int = Field(description="Scored rows whose trace the judge was trained on (leaks).")
     accuracy: Interval
     precision: Interval
@@ -40,7 +44,7 @@ class AgreementReport(BaseModel):
 
     def flat(self) -> dict[str, object]:
         """The --json shape: headline numbers plus *_lo / *_hi keys."""
-        out: dict[str, object] = {"rows": self.rows, "overlap_rows": self.overlap_rows}
+        out: dict[str, object] = {"rows": self.rows, "traces": self.traces, "overlap_rows": self.overlap_rows}
         for name in ("accuracy", "precision", "recall", "f1", "balanced_accuracy"):
             interval: Interval = getattr(self, name)
             out[name], out[f"{name}_lo"], out[f"{name}_hi"] = interval.value, interval.lo, interval.hi
@@ -51,28 +55,23 @@ class AgreementReport(BaseModel):
         return out
 
 
-def _point_metrics(truth: np.ndarray, pred: np.ndarray, cats: np.ndarray) -> dict[str, float | None]:
-    tp = float(np.sum(truth & pred))
-    fp = float(np.sum(~truth & pred))
-    fn = float(np.sum(truth & ~pred))
-    n = len(truth)
-    precision = tp / (tp + fp) if tp + fp else None
-    recall = tp / (tp + fn) if tp + fn else None
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
-    out: dict[str, float | None] = {
-        "accuracy": float(np.mean(truth == pred)) if n else None,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-    }
-    per_cat = []
+def _row_counts(truth: np.ndarray, pred: np.ndarray, cats: np.ndarray) -> np.ndarray:
+    """One row of additive counts per scored row: TP FP TN FN, then (rows, agreements) per category."""
+    columns = [truth & pred, ~truth & pred, ~truth & ~pred, truth & ~pred]
     for cat in CATEGORIES:
         mask = cats == cat
-        value = float(np.mean(truth[mask] == pred[mask])) if mask.any() else None
-        out[cat] = value
-        if value is not None:
-            per_cat.append(value)
-    out["balanced_accuracy"] = float(np.mean(per_cat)) if per_cat else None
+        columns += [mask, mask & (truth == pred)]
+    return np.stack(columns, axis=1).astype(float) if len(truth) else np.zeros((0, 4 + 2 * len(CATEGORIES)))
+
+
+def _figures(counts: np.ndarray) -> dict[str, float | None]:
+    """Agreement figures from summed `_row_counts` (None where undefined)."""
+    confusion = classification_metrics(counts[:4])
+    out = {name: confusion[name] for name in ("accuracy", "precision", "recall", "f1")}
+    for i, cat in enumerate(CATEGORIES):
+        out[cat] = ratio(counts[4 + 2 * i + 1], counts[4 + 2 * i])
+    present = [v for v in (out[cat] for cat in CATEGORIES) if v is not None]
+    out["balanced_accuracy"] = float(np.mean(present)) if present else None
     return out
 
 
@@ -80,34 +79,32 @@ def agreement_report(
     truth: Sequence[bool],
     predicted: Sequence[bool],
     categories: Sequence[str],
+    *,
+    groups: Sequence[str],
     overlap_rows: int = 0,
     resamples: int = 1000,
-    seed: int = 0,
+    seed: int = SEED,
 ) -> AgreementReport:
-    """Metrics with 95% bootstrap intervals (rows resampled with replacement, seeded)."""
+    """Metrics with 95% bootstrap intervals that resample whole groups (seeded).
+
+    `groups` is each row's trace key (`proactive.data.grouping.row_trace_keys`): rows of
+    one trace are not independent, so the bootstrap draws traces, never single rows.
+    """
     y = np.asarray(truth, dtype=bool)
     p = np.asarray(predicted, dtype=bool)
     cats = np.asarray(categories, dtype=object)
-    if not (len(y) == len(p) == len(cats)):
-        raise ValueError("truth, predicted and categories must have the same length")
-    point = _point_metrics(y, p, cats)
-    rng = np.random.default_rng(seed)
-    samples: dict[str, list[float]] = {k: [] for k in point}
-    for _ in range(resamples if len(y) else 0):
-        idx = rng.integers(0, len(y), len(y))
-        for key, value in _point_metrics(y[idx], p[idx], cats[idx]).items():
-            if value is not None:
-                samples[key].append(value)
+    if not (len(y) == len(p) == len(cats) == len(groups)):
+        raise ValueError("truth, predicted, categories and groups must have the same length")
+    per_trace = group_counts(_row_counts(y, p, cats), list(groups))
+    estimates = bootstrap_groups(per_trace, _figures, samples=resamples, seed=seed)
 
     def interval(key: str) -> Interval:
-        values = samples[key]
-        if point[key] is None or not values:
-            return Interval(value=point[key])
-        lo, hi = np.percentile(values, [2.5, 97.5])
-        return Interval(value=point[key], lo=float(lo), hi=float(hi))
+        estimate = estimates[key]
+        return Interval(value=estimate.value, lo=estimate.lo, hi=estimate.hi)
 
     return AgreementReport(
         rows=len(y),
+        traces=len(per_trace),
         overlap_rows=overlap_rows,
         accuracy=interval("accuracy"),
         precision=interval("precision"),
@@ -143,6 +140,8 @@ def report_markdown(report: AgreementReport, title: str = "") -> str:
         lines.append(f"| {name} | {_fmt(getattr(report, name))} | {report.rows} |")
     c = report.confusion
     lines += [
+        "",
+        f"Intervals: 95% bootstrap over the {report.traces} traces the rows come from (traces resampled, not rows).",
         "",
         "| | judged accepted | judged rejected |",
         "| --- | --- | --- |",

@@ -18,8 +18,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from proactive.bench.content import ContentVerdict, LabelBook, content_verdict
 from proactive.errors import UserError
+from proactive.judge.content import ContentVerdict, LabelBook, content_verdict
 from proactive.settings import data_dir
 from proactive.types import Event, EventLabel, Judgement, Proposal
 

@@ -16,17 +16,16 @@ the judged one, half accepted and half rejected, so the examples cannot leak the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import jinja2
 import numpy as np
 from pydantic import BaseModel, Field
 
 from proactive.data.labels import row_trace_key, trace_key_of_events
 from proactive.errors import UserError
 from proactive.models.base import ChatModel, Message, get_model
+from proactive.prompts import render
 from proactive.types import AnnotatedRow, Event, Judgement, Proposal
 
 DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
@@ -34,19 +33,12 @@ DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 SHOWN_EVENTS = 8
 SILENCE_TEXT = "(the assistant stays silent and offers nothing)"
 
-_env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-
 
 class Verdict(BaseModel):
     """The JSON the model writes in json mode."""
 
     thought: str = Field(description="One or two sentences of reasoning.", max_length=300)
     accepted: bool = Field(description="Would the person accept the offer (or the silence)?")
-
-
-def _template(name: str) -> jinja2.Template:
-    text = resources.files("proactive.prompts").joinpath(name).read_text(encoding="utf-8")
-    return _env.from_string(text)
 
 
 class ExampleBank:
@@ -91,9 +83,27 @@ class LLMJudge:
         threshold: float = 0.5,
     ) -> None:
         self.model, self.mode, self.bank, self.shots, self.threshold = model, mode, bank, shots, threshold
+        #: Where the few-shot examples come from (for the provenance line), when there is a bank.
+        self.examples_source: str | None = None
         # Examples always come from other traces than the judged row's, so nothing the
         # judge reads overlaps the scored trace: no rows count as overlapping.
         self.training_traces: set[str] = set()
+
+    @property
+    def spec(self) -> str:
+        """What this judge is: the model spec (e.g. 'replay/<file>' for recorded answers) and how it asks."""
+        shots = (
+            f"{self.shots}-shot from other traces of {self.examples_source or 'an example bank'}"
+            if self.bank is not None and self.shots
+            else "zero-shot"
+        )
+        model = getattr(self.model, "spec", type(self.model).__name__)
+        return f"llm judge on {model} ({self.mode} mode, {shots}, threshold {self.threshold:g})"
+
+    @property
+    def provenance(self) -> str:
+        """One line for reports: the model, and that nothing was trained on the scored traces."""
+        return f"{self.spec}: not trained on annotated rows; examples never come from the judged trace"
 
     def messages(self, history: Sequence[Event], task: str | None, answer_format: str) -> list[Message]:
         """The rendered system and user messages for one judgement."""
@@ -108,8 +118,9 @@ class LLMJudge:
                     }
                 )
         shown = history[-SHOWN_EVENTS:]
-        system = _template("judge_system.j2").render(answer_format=answer_format)
-        user = _template("judge_user.j2").render(
+        system = render("judge_system.j2", answer_format=answer_format)
+        user = render(
+            "judge_user.j2",
             examples=examples,
             events=[e.text for e in shown],
             omitted=len(history) - len(shown),
@@ -151,4 +162,6 @@ def create(
 
     chat = get_model(model, **model_options) if isinstance(model, str) else model
     bank = ExampleBank(load_reward_rows(Path(examples))) if examples else None
-    return LLMJudge(chat, mode=mode, bank=bank, shots=shots, threshold=threshold)
+    judge = LLMJudge(chat, mode=mode, bank=bank, shots=shots, threshold=threshold)
+    judge.examples_source = str(examples) if examples else None
+    return judge

@@ -8,6 +8,7 @@ after the embeddings are cached.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,19 +25,61 @@ def _subset(feats: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarr
     return {k: v[idx] for k, v in feats.items()}
 
 
+@dataclass
+class LotoScores:
+    """Per score row, P(accepted) and whether the model that scored it had seen its trace."""
+
+    probabilities: np.ndarray
+    #: Score rows whose trace key is among the training rows of the model that scored them.
+    overlap_rows: int
+
+
 def loto_probabilities(
     train_rows: Sequence[AnnotatedRow],
     score_rows: Sequence[AnnotatedRow],
     settings: TrainedSettings,
     builder: FeatureBuilder | None = None,
     progress: Progress | None = None,
-) -> np.ndarray:
+    leave_out: bool = True,
+) -> LotoScores:
     """P(accepted) for every score row, from a model fitted on train rows minus the row's trace."""
     builder = builder or FeatureBuilder()
     builder.warm(rows_to_pairs([*train_rows, *score_rows]))
     train_feats = builder.matrices(rows_to_pairs(train_rows))
     score_feats = train_feats if score_rows is train_rows else builder.matrices(rows_to_pairs(score_rows))
-    return loto_from_features(train_rows, train_feats, score_rows, score_feats, settings, progress)
+    return loto_scores(train_rows, train_feats, score_rows, score_feats, settings, progress, leave_out)
+
+
+def loto_scores(
+    train_rows: Sequence[AnnotatedRow],
+    train_feats: dict[str, np.ndarray],
+    score_rows: Sequence[AnnotatedRow],
+    score_feats: dict[str, np.ndarray],
+    settings: TrainedSettings,
+    progress: Progress | None = None,
+    leave_out: bool = True,
+) -> LotoScores:
+    """The leave-one-trace-out loop over precomputed feature matrices.
+
+    `leave_out=False` fits every model on all train rows (a deliberate leak, for checks
+    and comparisons); the overlap is counted from the rows each model was actually
+    fitted on either way, so a leak shows in `overlap_rows` instead of being assumed away.
+    """
+    train_keys = np.asarray(row_trace_keys(train_rows), dtype=object)
+    score_keys = np.asarray(row_trace_keys(score_rows), dtype=object)
+    out = np.zeros(len(score_rows))
+    overlap = 0
+    traces = trace_order(score_keys.tolist())
+    for done, key in enumerate(traces, start=1):
+        keep = np.flatnonzero(train_keys != key) if leave_out else np.arange(len(train_rows))
+        model = fit_judge([train_rows[int(i)] for i in keep], _subset(train_feats, keep), settings)
+        rows_here = np.flatnonzero(score_keys == key)
+        out[rows_here] = model.accept_probability(_subset(score_feats, rows_here))
+        seen = set(train_keys[keep].tolist())
+        overlap += int(sum(score_keys[i] in seen for i in rows_here))
+        if progress is not None:
+            progress(done, len(traces))
+    return LotoScores(probabilities=out, overlap_rows=overlap)
 
 
 def loto_from_features(
@@ -47,19 +90,8 @@ def loto_from_features(
     settings: TrainedSettings,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """The leave-one-trace-out loop over precomputed feature matrices."""
-    train_keys = np.asarray(row_trace_keys(train_rows), dtype=object)
-    score_keys = np.asarray(row_trace_keys(score_rows), dtype=object)
-    out = np.zeros(len(score_rows))
-    traces = trace_order(score_keys.tolist())
-    for done, key in enumerate(traces, start=1):
-        keep = np.flatnonzero(train_keys != key)
-        model = fit_judge([train_rows[int(i)] for i in keep], _subset(train_feats, keep), settings)
-        rows_here = np.flatnonzero(score_keys == key)
-        out[rows_here] = model.accept_probability(_subset(score_feats, rows_here))
-        if progress is not None:
-            progress(done, len(traces))
-    return out
+    """Only the probabilities of `loto_scores` (for sweeps that need nothing else)."""
+    return loto_scores(train_rows, train_feats, score_rows, score_feats, settings, progress).probabilities
 
 
 def loto_report(
@@ -69,14 +101,16 @@ def loto_report(
     builder: FeatureBuilder | None = None,
     progress: Progress | None = None,
     resamples: int = 1000,
+    leave_out: bool = True,
 ) -> AgreementReport:
-    """The agreement table of a leave-one-trace-out run (overlap is zero by construction)."""
-    probs = loto_probabilities(train_rows, score_rows, settings, builder, progress)
+    """The agreement table of a leave-one-trace-out run, with the overlap it actually had."""
+    scores = loto_probabilities(train_rows, score_rows, settings, builder, progress, leave_out)
     return agreement_report(
         [r.valid for r in score_rows],
-        (probs >= settings.threshold).tolist(),
+        (scores.probabilities >= settings.threshold).tolist(),
         [r.category for r in score_rows],
-        overlap_rows=0,
+        groups=row_trace_keys(score_rows),
+        overlap_rows=scores.overlap_rows,
         resamples=resamples,
         seed=settings.seed,
     )

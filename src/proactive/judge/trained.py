@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -22,6 +22,9 @@ from pydantic import BaseModel, Field, field_validator
 from proactive.errors import UserError
 from proactive.judge.features import FeatureBuilder, task_feature_names
 from proactive.types import AnnotatedRow, Event, Judgement, Proposal, is_silence
+
+if TYPE_CHECKING:  # artifact.py imports this module (JudgeModel)
+    from proactive.judge.artifact import Manifest
 
 Pair = tuple[Sequence[Event], str | None]
 
@@ -189,14 +192,62 @@ def rows_to_pairs(rows: Sequence[AnnotatedRow]) -> list[Pair]:
 
 
 class TrainedJudge:
-    """Judge protocol over a fitted `JudgeModel`; `score_pairs` is the fast batch path."""
+    """Judge protocol over a fitted `JudgeModel`; `score_pairs` is the fast batch path.
+
+    Like the trained gate, it carries its provenance: `training_traces` (the trace keys
+    it was fitted on, from its manifest), the folder it came from, and `saw_trace` (True
+    only when it scores a trace it was trained on, which `pick_judge_folder` allows only
+    with `allow_seen`), so reports can say which judge scored what.
+    """
 
     name = "trained"
 
-    def __init__(self, model: JudgeModel, builder: FeatureBuilder | None = None, training_traces: Sequence[str] = ()):
+    def __init__(
+        self,
+        model: JudgeModel,
+        builder: FeatureBuilder | None = None,
+        training_traces: Sequence[str] = (),
+        folder: Path | None = None,
+        manifest: Manifest | None = None,
+        trace_key: str | None = None,
+        saw_trace: bool = False,
+    ):
         self.model = model
         self.builder = builder or FeatureBuilder()
-        self.training_traces = set(training_traces)
+        self.training_traces = set(manifest.training_traces if manifest is not None else training_traces)
+        self.folder = folder
+        self.manifest = manifest
+        #: Identity of the trace this judge was picked for (None: not picked for one trace).
+        self.trace_key = trace_key
+        #: True when this judge was trained on the trace it scores (allowed only by a flag).
+        self.saw_trace = saw_trace
+
+    @property
+    def where(self) -> str:
+        return f"trained judge {self.folder}" if self.folder is not None else "trained judge (in memory)"
+
+    @property
+    def fitted_on(self) -> str:
+        """The data it was fitted on: rows, traces, file and the file's sha256."""
+        if self.manifest is None:
+            return f"fitted on {len(self.training_traces)} traces"
+        m = self.manifest
+        traces = len(m.training_traces)
+        return f"fitted on {m.rows} rows of {traces} traces of {m.data_file} (sha256 {m.data_sha256[:16]})"
+
+    @property
+    def spec(self) -> str:
+        """What this judge is: its artifact folder and the data it was fitted on."""
+        return f"{self.where}, {self.fitted_on}"
+
+    @property
+    def provenance(self) -> str:
+        """One line for reports: which judge, and whether it saw the scored trace (that first)."""
+        if self.saw_trace:
+            return f"JUDGE TRAINED ON THE SCORED TRACE (allowed by --allow-seen): {self.spec}"
+        if self.trace_key is not None:
+            return f"{self.where} (trained without this trace, checked against its manifest), {self.fitted_on}"
+        return self.spec
 
     def score_pairs(self, pairs: Sequence[Pair]) -> np.ndarray:
         """P(accepted) for many (history, task) pairs at once."""
@@ -214,10 +265,48 @@ class TrainedJudge:
         return Judgement(accepted=accepted, score=score, reason=f"trained judge: P(accept {what}) = {score:.2f}")
 
 
-def create(artifact: Path | str | None = None, **_: object) -> TrainedJudge:
-    """Load a trained judge from an artifact folder (default: the state dir's `judge-trained`)."""
-    from proactive.judge.artifact import default_artifact_dir, load_artifact
+def load_judge(
+    folder: Path,
+    trace_key: str | None = None,
+    allow_seen: bool = False,
+    builder: FeatureBuilder | None = None,
+) -> TrainedJudge:
+    """The judge of `folder` (one judge or a LOTO set) that may score `trace_key`.
 
-    folder = Path(artifact) if artifact is not None else default_artifact_dir()
-    model, manifest = load_artifact(folder)
-    return TrainedJudge(model, training_traces=manifest.training_traces)
+    With a LOTO set the judge fitted without the trace is picked (the `full` one when the
+    trace has no entry or is unknown); a judge trained on the trace is refused unless
+    `allow_seen` (see `pick_judge_folder`).
+    """
+    from proactive.judge.artifact import load_artifact, pick_judge_folder
+
+    chosen, seen = pick_judge_folder(folder, trace_key, allow_seen)
+    model, manifest = load_artifact(chosen)
+    return TrainedJudge(model, builder, folder=chosen, manifest=manifest, trace_key=trace_key, saw_trace=seen)
+
+
+def create(
+    artifact: Path | str | None = None,
+    trace_key: str | None = None,
+    allow_seen: bool = False,
+    builder: FeatureBuilder | None = None,
+    **_: object,
+) -> TrainedJudge:
+    """Load a trained judge from an artifact folder (default: the state dir's `judge-trained`)."""
+    from proactive.judge.artifact import default_artifact_dir
+
+    folder = Path(artifact).expanduser() if artifact is not None else default_artifact_dir()
+    return load_judge(folder, trace_key, allow_seen, builder)
+
+
+def create_loto(
+    artifact: Path | str | None = None,
+    trace_key: str | None = None,
+    allow_seen: bool = False,
+    builder: FeatureBuilder | None = None,
+    **_: object,
+) -> TrainedJudge:
+    """Load from a LOTO set (default: the state dir's `judge-loto`, from `judge train --loto`)."""
+    from proactive.judge.artifact import default_loto_dir
+
+    folder = Path(artifact).expanduser() if artifact is not None else default_loto_dir()
+    return load_judge(folder, trace_key, allow_seen, builder)

@@ -80,8 +80,8 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-def get_model(spec: str, **options: Any) -> ChatModel:
-    """Build the model named by a "provider/model" string, e.g. "local/qwen2.5-coder-1.5b"."""
+def _provider(spec: str) -> tuple[Any, str, str]:
+    """(provider module, factory attribute, model name) of a spec, or a one-line error."""
     provider, sep, name = spec.partition("/")
     if not sep or not name:
         raise UserError(f"model '{spec}': expected 'provider/model', e.g. 'local/qwen2.5-coder-1.5b'")
@@ -89,6 +89,20 @@ def get_model(spec: str, **options: Any) -> ChatModel:
     if target is None:
         raise UserError(f"model '{spec}': unknown provider '{provider}'; choose one of {sorted(PROVIDERS)}")
     module_name, _, factory = target.partition(":")
-    module = importlib.import_module(module_name)
+    return importlib.import_module(module_name), factory, name
+
+
+def check_spec(spec: str) -> None:
+    """Refuse a spec that cannot work (unknown provider, missing or non-GGUF file, model not
+    pulled) without building the model: a provider may define `check(name)` for its cheap checks."""
+    module, _, name = _provider(spec)
+    check = getattr(module, "check", None)
+    if callable(check):
+        check(name)
+
+
+def get_model(spec: str, **options: Any) -> ChatModel:
+    """Build the model named by a "provider/model" string, e.g. "local/qwen2.5-coder-1.5b"."""
+    module, factory, name = _provider(spec)
     model: ChatModel = getattr(module, factory)(name, **options)
     return model

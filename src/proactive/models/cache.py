@@ -3,7 +3,14 @@
 Re-running a finished step costs nothing: answers are stored in SQLite
 (`state_dir()/cache.sqlite`) under a hash of the request, so long runs resume where they
 stopped and repeated test runs are deterministic. The same hash (without the model
-spec) keys recorded exchanges in replay files, see `replay.py`.
+spec and identity) keys recorded exchanges in replay files, see `replay.py`.
+
+The key holds everything that decides an answer: the request (messages, schema,
+temperature, max_tokens, choices), the model spec, and the backend's `cache_identity()`
+when it has one: for `local/` the GGUF's verified sha256 (else its size and mtime_ns)
+and the options that change answers (n_ctx, n_batch, seed, max_string_length, the
+llama-cpp-python version). A model file replaced at the same path is a new key, never a
+stale answer.
 
 Record real exchanges for tests: set `PROACTIVE_RECORD=<file.jsonl>` (or pass
 `record=path` to `get_model`) and every answer the model gives is appended as one JSON
@@ -18,15 +25,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from proactive.errors import UserError
 from proactive.models.base import ChatModel, ChatResult, Message, Usage
-from proactive.models.structured import schema_fingerprint
+from proactive.models.structured import ModelOutputError, schema_fingerprint
 from proactive.settings import state_dir
 
 RECORD_ENV = "PROACTIVE_RECORD"
@@ -40,9 +47,10 @@ def request_key(
     max_tokens: int = 512,
     spec: str | None = None,
     choices: Sequence[str] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> str:
-    """sha256 of everything that determines an answer (spec=None for replay files)."""
-    payload = {
+    """sha256 of everything that determines an answer (spec=None and identity=None for replay files)."""
+    payload: dict[str, Any] = {
         "spec": spec,
         "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         "schema": schema_fingerprint(schema),
@@ -50,6 +58,8 @@ def request_key(
         "max_tokens": int(max_tokens),
         "choices": list(choices) if choices is not None else None,
     }
+    if identity is not None:  # absent, not null, so replay keys and identity-less backends keep their keys
+        payload["identity"] = dict(identity)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -113,6 +123,15 @@ class Recorder:
             handle.write(line + "\n")
 
 
+@runtime_checkable
+class Identified(Protocol):
+    """A backend that can say what, besides the request, decides its answers."""
+
+    def cache_identity(self) -> Mapping[str, Any]:
+        """JSON-able values: the model file's identity and the options that change answers."""
+        ...
+
+
 class CachedModel:
     """A ChatModel wrapper adding the response cache and/or the recorder."""
 
@@ -122,6 +141,10 @@ class CachedModel:
         self.cache = cache
         self.recorder = recorder
 
+    def _identity(self) -> Mapping[str, Any] | None:
+        # Asked per call: cheap (a stat at most) and never older than the backend's own view.
+        return self.inner.cache_identity() if isinstance(self.inner, Identified) else None
+
     async def generate(
         self,
         messages: Sequence[Message],
@@ -130,12 +153,23 @@ class CachedModel:
         max_tokens: int = 512,
     ) -> ChatResult:
         """Answer from the cache when this exact request was answered before, else ask the model."""
-        key = request_key(messages, schema, temperature, max_tokens, spec=self.spec)
+        key = request_key(messages, schema, temperature, max_tokens, spec=self.spec, identity=self._identity())
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
             result = revive(stored, schema)
         else:
-            result = await self.inner.generate(messages, schema, temperature, max_tokens)
+            try:
+                result = await self.inner.generate(messages, schema, temperature, max_tokens)
+            except ModelOutputError as exc:
+                if self.recorder is not None:  # an invalid answer is a real answer too: replay fails the same way
+                    self.recorder.append({
+                        "key": request_key(messages, schema, temperature, max_tokens), "kind": "generate",
+                        "model": self.spec, "request": {"messages": list(messages),
+                        "schema": getattr(schema, "__name__", None), "temperature": temperature,
+                        "max_tokens": max_tokens}, "text": exc.answer, "error": str(exc),
+                        "problem": exc.problem, "usage": exc.usage.model_dump() if exc.usage else None,
+                    })  # fmt: skip
+                raise
             if self.cache is not None:
                 answer = {"text": result.text, "parsed": _parsed_json(result), "usage": result.usage.model_dump()}
                 self.cache.put(key, self.spec, answer)
@@ -156,7 +190,7 @@ class CachedModel:
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         """Cached like generate; the key includes the choices."""
-        key = request_key(messages, spec=self.spec, choices=choices)
+        key = request_key(messages, spec=self.spec, choices=choices, identity=self._identity())
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
             probabilities: dict[str, float] = stored["probabilities"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.metadata
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -79,7 +81,8 @@ class LlamaModel:
 
     def __init__(self, name: str, options: LlamaOptions) -> None:
         self.spec = f"local/{name}"
-        self.path: Path = store.resolve(name)
+        self.path: Path = check(name)
+        self.file_identity = store.file_identity(self.path)  # what every instance of the pool must load
         self.options = options
         self._pool: list[_Instance] = []
         self._condition = threading.Condition()
@@ -91,16 +94,28 @@ class LlamaModel:
             from llama_cpp import Llama
         except ImportError:
             raise missing_extra("llama-cpp-python", "local") from None
+        if store.file_identity(self.path) != self.file_identity:
+            # Answers are cached under the file seen at construction; loading another would mix them.
+            raise UserError(
+                f"{self.path}: the model file changed since model '{self.spec}' was opened; start again to use it"
+            )
         opts = self.options
-        return Llama(
-            model_path=str(self.path),
-            n_ctx=opts.n_ctx,
-            n_batch=opts.n_batch,
-            n_threads=opts.n_threads,
-            n_threads_batch=opts.n_threads,
-            seed=opts.seed,
-            verbose=opts.verbose,
-        )
+        try:
+            return Llama(
+                model_path=str(self.path),
+                n_ctx=opts.n_ctx,
+                n_batch=opts.n_batch,
+                n_threads=opts.n_threads,
+                n_threads_batch=opts.n_threads,
+                seed=opts.seed,
+                verbose=opts.verbose,
+            )
+        except (ValueError, RuntimeError) as exc:  # llama.cpp refused the file (truncated, unknown architecture)
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0].replace(f": {self.path}", "")
+            raise UserError(
+                f"{self.path}: llama.cpp could not load this GGUF ({reason}); "
+                "re-download it, or for an alias run `proactive models pull ALIAS`"
+            ) from None
 
     @contextlib.contextmanager
     def _instance_for(self, messages: Sequence[Message]) -> Iterator[_Instance]:
@@ -198,6 +213,21 @@ class LlamaModel:
 
     # -- the ChatModel interface ------------------------------------------------------------
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What besides the request decides an answer (part of the response cache key).
+
+        n_threads, instances and verbose are left out: they change speed, not answers.
+        """
+        opts = self.options
+        return {
+            "file": self.file_identity,
+            "n_ctx": opts.n_ctx,
+            "n_batch": opts.n_batch,
+            "seed": opts.seed,
+            "max_string_length": opts.max_string_length,
+            "llama_cpp": _llama_cpp_version(),
+        }
+
     async def generate(
         self,
         messages: Sequence[Message],
@@ -222,6 +252,35 @@ class LlamaModel:
 
 
 _OPTION_NAMES = set(LlamaOptions.__dataclass_fields__)
+GGUF_MAGIC = b"GGUF"
+
+
+def check(name: str) -> Path:
+    """The GGUF file of an alias or path, checked without loading it (`models.base.check_spec`).
+
+    Beyond `store.resolve` (exists, alias pulled and verified), a path must start with the
+    GGUF magic bytes, so a wrong file is refused before a run writes anything.
+    """
+    path = store.resolve(name)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the model file ({exc.strerror}); check its permissions") from None
+    if head != GGUF_MAGIC:
+        raise UserError(
+            f"{path}: not a GGUF model file (it starts with {head!r}, not {GGUF_MAGIC!r}); "
+            f"pass a .gguf file or an alias ({', '.join(sorted(store.SOURCES))})"
+        )
+    return path
+
+
+@functools.cache
+def _llama_cpp_version() -> str | None:
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def create(name: str, **options: Any) -> ChatModel:

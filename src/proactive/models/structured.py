@@ -22,7 +22,17 @@ DEFAULT_MAX_ITEMS = 12
 
 
 class ModelOutputError(UserError):
-    """The model's answer did not fit the requested schema, even after one repair retry."""
+    """The model's answer did not fit the requested schema, even after one repair retry.
+
+    `answer` is the last answer's raw text and `problem` the validation error, so a
+    caller that must not give up (the gated agent's writer) can salvage or retry.
+    """
+
+    def __init__(self, message: str, answer: str = "", problem: str = "", usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
+        self.problem = problem
+        self.usage = usage  # tokens both tries used: a failed answer still cost them
 
 
 def capped_schema(
@@ -95,7 +105,9 @@ def output_error(spec: str, schema: type[BaseModel], error: str, answer: str) ->
     snippet = answer.strip().replace("\n", " ")[:120]
     return ModelOutputError(
         f"model '{spec}': answer does not fit schema {schema.__name__} after one repair retry ({error}); "
-        f"answer began: {snippet!r}. Try a larger max_tokens or a stronger model"
+        f"answer began: {snippet!r}. Try a larger max_tokens or a stronger model",
+        answer=answer,
+        problem=error,
     )
 
 
@@ -127,7 +139,9 @@ async def ask_validated(
         usage = add_usage(usage, more)
         parsed, error = validate(schema, text)
         if error is not None:
-            raise output_error(spec, schema, error, text)
+            failure = output_error(spec, schema, error, text)
+            failure.usage = usage
+            raise failure
     return text, parsed, usage
 
 
