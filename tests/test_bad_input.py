@@ -182,6 +182,16 @@ def _(ctx: Ctx) -> Case:
     return _refused_run(ctx, _llm("nope/x"), "nope/x", "unknown provider", "local")
 
 
+@case("model-missing-for-llm-agent")
+def _(ctx: Ctx) -> Case:
+    return _refused_run(ctx, ["--agent", "llm"], "agent 'llm' needs a model", "--model")
+
+
+@case("model-replay-file-missing")
+def _(ctx: Ctx) -> Case:
+    return _refused_run(ctx, _llm(f"replay/{ctx.tmp}/no-such.jsonl"), "no-such.jsonl", "replay file not found")
+
+
 @case("model-without-provider")
 def _(ctx: Ctx) -> Case:
     return _refused_run(ctx, _llm("smollm2-135m"), "smollm2-135m", "provider/model")

@@ -28,6 +28,10 @@ AGENTS.register("never", "proactive.agent.baselines:never")
 AGENTS.register("llm", "proactive.agent.llm_agent:create")
 AGENTS.register("gated", "proactive.agent.gated:create")
 
+#: Agents that write with a chat model and cannot run without `--model` (the gated agent's
+#: writer too), so a run without one is refused before its folder is written.
+AGENTS_NEEDING_MODEL = frozenset({"llm", "gated"})
+
 
 def get_agent(name: str, config: AgentConfig | None = None) -> Agent:
     """Build the agent registered under `name`."""

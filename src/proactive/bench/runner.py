@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from proactive import __version__
-from proactive.agent.base import AGENTS, AgentConfig, Observation, get_agent
+from proactive.agent.base import AGENTS, AGENTS_NEEDING_MODEL, AgentConfig, Observation, get_agent
 from proactive.bench.store import EventRecord, RunFolder
 from proactive.data.fetch import folder_hash
 from proactive.data.labels import trace_key_of_events
@@ -81,6 +81,8 @@ def check_settings(settings: RunSettings) -> None:
     """Refuse a run that cannot start (unknown agent, bad model spec, missing gate folder)
     before anything is written: no model weights are loaded, only names and files checked."""
     AGENTS.factory(settings.agent)
+    if settings.agent in AGENTS_NEEDING_MODEL and not settings.model:
+        raise UserError(f"agent '{settings.agent}' needs a model: pass --model, e.g. --model local/qwen2.5-coder-1.5b")
     if settings.model:
         check_spec(settings.model)
     gate = settings.gate

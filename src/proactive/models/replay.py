@@ -80,6 +80,13 @@ class ReplayModel:
         return probabilities
 
 
+def check(name: str) -> None:
+    """Cheap check before a run starts: the replay file exists (`check_spec` calls this)."""
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise UserError(f"{path}: replay file not found; record one with {RECORD_ENV}={path}")
+
+
 def create(name: str, **options: Any) -> ChatModel:
     """Factory for `get_model("replay/<file.jsonl>")`; never cached or re-recorded.
 
