@@ -68,6 +68,8 @@ llama_build_check() {
 }
 if ! llama_build_check; then
   echo "setup: rebuilding $LLAMA_PIN from source for this CPU (no wheel cache, ~8 min on 2 cores)" >&2
+  # A cached wheel built elsewhere would come back in the next venv: drop it.
+  "$VPY" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
   "$VPY" -m pip install -q --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "$LLAMA_PIN"
   if ! llama_build_check; then
     echo "setup: FAILED: llama-cpp-python still does not fit this CPU after a clean rebuild;" \

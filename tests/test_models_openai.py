@@ -101,6 +101,16 @@ def test_cached_through_get_model(server: str, state_home: Path) -> None:
     assert not first.cached and second.cached and second.text == first.text
 
 
+def test_the_cache_does_not_answer_for_another_server(server: str, state_home: Path) -> None:
+    # The same model name behind another URL is another model: the cached answer of the
+    # running server must not be served for a server that is down.
+    prompt: list[Message] = [{"role": "user", "content": "Name a moon."}]
+    asyncio.run(get_model("openai/smollm2", base_url=server).generate(prompt, max_tokens=10))
+    elsewhere = get_model("openai/smollm2", base_url=f"http://127.0.0.1:{_free_port()}/v1", retries=0)
+    with pytest.raises(UserError, match="failed after 1 attempts"):
+        asyncio.run(elsewhere.generate(prompt, max_tokens=10))
+
+
 def test_refused_connection_fails_clearly_after_retries() -> None:
     port = _free_port()  # nothing listens there
     model = OpenAICompatModel(

@@ -83,6 +83,16 @@ class OpenAICompatModel:
         self.retries = 0
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What besides the request decides an answer: which server (the same model name on
+        another endpoint is another model) and the options that change the text."""
+        opts = self.options
+        return {
+            "base_url": opts.base_url or os.environ.get("OPENAI_BASE_URL") or "default",
+            "structured": opts.structured,
+            "max_string_length": opts.max_string_length,
+        }
+
     def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
         state = self._loops.get(loop)
