@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,16 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("PROACTIVE_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def module_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One state dir for a whole test module, so MiniLM embeddings are computed once."""
+    path = tmp_path_factory.mktemp("state")
+    old = os.environ.get("PROACTIVE_HOME")
+    os.environ["PROACTIVE_HOME"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("PROACTIVE_HOME", None)
+    else:
+        os.environ["PROACTIVE_HOME"] = old

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def shared_home(module_state_home: Path) -> Path:
     """One state dir for this module, so the embedding cache is filled once."""
-    home = tmp_path_factory.mktemp("state")
-    old = os.environ.get("PROACTIVE_HOME")
-    os.environ["PROACTIVE_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("PROACTIVE_HOME", None)
-    else:
-        os.environ["PROACTIVE_HOME"] = old
+    return module_state_home
 
 
 @pytest.fixture(scope="module")

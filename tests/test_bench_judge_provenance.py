@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,16 +32,9 @@ def _cli(*args: str) -> Result:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def home(module_state_home: Path) -> Path:
     """One state dir for the module, so MiniLM embeddings are computed once."""
-    path = tmp_path_factory.mktemp("state")
-    old = os.environ.get("PROACTIVE_HOME")
-    os.environ["PROACTIVE_HOME"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("PROACTIVE_HOME", None)
-    else:
-        os.environ["PROACTIVE_HOME"] = old
+    return module_state_home
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def test_seen_gate_is_refused_without_the_flag(gate_setup, bench_data: Path, tmp
     _trace, key, _ = gate_setup
     seen = tmp_path / "seen"
     train_gate_folder(load_reward_rows(bench_data / REWARD_FILE), seen, CHEAP)
-    with pytest.raises(UserError, match="trained on the trace"):
+    with pytest.raises(UserError, match="trained on the scored trace"):
         get_agent("gated", AgentConfig(gate=str(seen), trace_key=key))
     agent = get_agent("gated", AgentConfig(gate=str(seen), trace_key=key, allow_seen=True))
     assert agent.gate_saw_trace  # type: ignore[attr-defined]

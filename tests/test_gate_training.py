@@ -10,12 +10,13 @@ import pytest
 from proactive.data.grouping import grouped_folds, leave_one_trace_out
 from proactive.data.labels import row_trace_key, trace_key_of_events
 from proactive.errors import UserError
-from proactive.gate.artifact import LotoEntry, LotoIndex, pick_gate_folder, save_gate, save_index
+from proactive.gate.artifact import pick_gate_folder, save_gate, save_index
 from proactive.gate.evaluate import load_loto_data, loto_examples
 from proactive.gate.loto import train_gate_folder
 from proactive.gate.threshold import UserThreshold
 from proactive.gate.trained import TrainedGate
 from proactive.gate.training import TrainSpec, best_threshold, default_encoder, examples_from_rows, train_gate
+from proactive.provenance import LotoEntry, LotoIndex
 
 # Cheap blocks keep these tests free of the embedding model.
 CHEAP = TrainSpec(block_sets=[["keywords", "recency", "apps", "timing", "position"]], regularizations=[0.1])
@@ -96,7 +97,7 @@ def test_artifact_round_trip_and_seen_trace_refused(loto_data, tmp_path: Path) -
     assert reloaded.threshold == manifest.threshold and reloaded.manifest == manifest
     assert fitted.std() > 0  # the held-out events do not all get one probability
     # A gate that saw the trace is refused unless explicitly allowed.
-    with pytest.raises(UserError, match="trained on the trace"):
+    with pytest.raises(UserError, match="trained on the scored trace"):
         pick_gate_folder(seen_dir, held_key, allow_seen=False)
     assert pick_gate_folder(seen_dir, held_key, allow_seen=True) == (seen_dir, True)
     # A LOTO index picks the gate trained without the trace, and the full gate otherwise.

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from proactive.errors import DataError, UserError
 from proactive.fileio import write_atomic, write_atomic_bytes
+from proactive.provenance import LotoIndex, pick_for_trace
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
@@ -47,21 +48,6 @@ class GateManifest(BaseModel):
         default_factory=dict, description="Out-of-fold figures on the training traces (F1 at the threshold, AUC)."
     )
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-
-class LotoEntry(BaseModel):
-    """One gate of a leave-one-trace-out set."""
-
-    trace_id: str = Field(description="Test trace file stem it must score, e.g. 'code_11'.")
-    trace_key: str = Field(description="Identity of that trace (first event 'time|text').")
-    folder: str = Field(description="Sub-folder (relative) holding the gate trained without it.")
-
-
-class LotoIndex(BaseModel):
-    """Index of a leave-one-trace-out gate set."""
-
-    entries: list[LotoEntry] = Field(description="One gate per held-out test trace.")
-    full: str | None = Field(default=None, description="Sub-folder of a gate trained on every trace, if any.")
 
 
 def save_gate(folder: Path, manifest: GateManifest, arrays: dict[str, np.ndarray]) -> None:
@@ -152,21 +138,6 @@ def pick_gate_folder(folder: Path, trace_key: str | None, allow_seen: bool) -> t
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: gate folder not found; train one with `proactive gate train --out DIR`")
-    index = load_index(folder)
-    chosen = folder
-    if index is not None:
-        entry = next((e for e in index.entries if trace_key is not None and e.trace_key == trace_key), None)
-        if entry is not None:
-            chosen = folder / entry.folder
-        elif index.full is not None:
-            chosen = folder / index.full
-        else:
-            raise UserError(f"{folder / INDEX}: no gate for this trace and no 'full' gate; retrain with --loto")
-    manifest = load_manifest(chosen)
-    seen = trace_key is not None and trace_key in set(manifest.training_traces)
-    if seen and not allow_seen:
-        raise UserError(
-            f"{chosen}: this gate was trained on the trace being scored ({str(trace_key)[:60]!r}); "
-            "use a LOTO set (`proactive gate train --loto`) or pass --allow-seen to accept the leak"
-        )
-    return chosen, seen
+    return pick_for_trace(
+        folder, load_index(folder), trace_key, allow_seen, lambda f: load_manifest(f).training_traces, "gate"
+    )

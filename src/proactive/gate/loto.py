@@ -17,14 +17,13 @@ from proactive.data.labels import row_trace_key, trace_key_of_events
 from proactive.gate.artifact import (
     MANIFEST,
     GateManifest,
-    LotoEntry,
-    LotoIndex,
     load_manifest,
     save_gate,
     save_index,
 )
 from proactive.gate.features import FEATURE_BLOCKS
 from proactive.gate.training import HAND_BLOCKS, TrainSpec, default_encoder, examples_from_rows, train_gate
+from proactive.provenance import LotoEntry, LotoIndex
 from proactive.types import AnnotatedRow, Trace
 
 

@@ -24,6 +24,8 @@ from proactive import __version__
 from proactive.errors import UserError
 from proactive.fileio import write_atomic
 from proactive.judge.trained import JudgeModel
+from proactive.provenance import LotoIndex as BaseLotoIndex
+from proactive.provenance import pick_for_trace
 from proactive.settings import state_dir
 
 MODEL_FILE = "model.json"
@@ -49,20 +51,10 @@ class Manifest(BaseModel):
     model_sha256: str = Field(default="", description="sha256 of model.json, checked on load.")
 
 
-class LotoEntry(BaseModel):
-    """One judge of a leave-one-trace-out set."""
-
-    trace_id: str = Field(description="Test trace file stem it must score, e.g. 'code_11'.")
-    trace_key: str = Field(description="Identity of that trace (first event 'time|text').")
-    folder: str = Field(description="Sub-folder (relative) holding the judge fitted without it.")
-
-
-class LotoIndex(BaseModel):
+class LotoIndex(BaseLotoIndex):
     """Index of a leave-one-trace-out judge set."""
 
     format: str = Field(default=f"{FORMAT}-loto", description="Index format tag.")
-    entries: list[LotoEntry] = Field(description="One judge per held-out test trace.")
-    full: str | None = Field(default=None, description="Sub-folder of a judge fitted on every trace, if any.")
 
 
 def default_artifact_dir() -> Path:
@@ -179,21 +171,6 @@ def pick_judge_folder(folder: Path, trace_key: str | None, allow_seen: bool) -> 
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: no trained judge here; train one with `proactive judge train [--loto] --out DIR`")
-    index = load_index(folder)
-    chosen = folder
-    if index is not None:
-        entry = next((e for e in index.entries if trace_key is not None and e.trace_key == trace_key), None)
-        if entry is not None:
-            chosen = folder / entry.folder
-        elif index.full is not None:
-            chosen = folder / index.full
-        else:
-            raise UserError(f"{folder / INDEX_FILE}: no judge for this trace and no 'full' judge; retrain with --loto")
-    manifest = load_manifest(chosen)
-    seen = trace_key is not None and trace_key in set(manifest.training_traces)
-    if seen and not allow_seen:
-        raise UserError(
-            f"{chosen}: this judge was trained on the scored trace ({str(trace_key)[:60]!r}); use a LOTO set "
-            "(`proactive judge train --loto`) or pass --allow-seen to accept the leak"
-        )
-    return chosen, seen
+    return pick_for_trace(
+        folder, load_index(folder), trace_key, allow_seen, lambda f: load_manifest(f).training_traces, "judge"
+    )

@@ -17,9 +17,10 @@ from typing import Any
 
 from proactive.data.labels import trace_key_of_events
 from proactive.errors import UserError
-from proactive.judge.artifact import LotoEntry, LotoIndex, load_artifact, save_index
+from proactive.judge.artifact import LotoIndex, load_artifact, save_index
 from proactive.judge.train import TrainingData, progress_callback, refuse_mixed_folder
 from proactive.judge.trained import TrainedSettings
+from proactive.provenance import LotoEntry
 from proactive.types import Trace
 
 FULL = "full"
