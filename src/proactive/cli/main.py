@@ -32,6 +32,8 @@ ROOMS = [
     ("proactive.cli.scenes_cmd", "scenes"),
     ("proactive.cli.gym_cmd", "gym"),
     ("proactive.cli.doctor_cmd", "doctor"),
+    ("proactive.cli.redact_cmd", "redact"),
+    ("proactive.cli.sense_cmd", "sense"),
 ]
 
 

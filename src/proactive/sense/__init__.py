@@ -1,0 +1,1 @@
+"""Sensing a real person's activity (ActivityWatch) into event sentences, privately."""
