@@ -34,6 +34,7 @@ ROOMS = [
     ("proactive.cli.doctor_cmd", "doctor"),
     ("proactive.cli.redact_cmd", "redact"),
     ("proactive.cli.sense_cmd", "sense"),
+    ("proactive.cli.assist_cmd", "assist"),
 ]
 
 

@@ -1,0 +1,202 @@
+"""`proactive assist`: the live assistant, its replay, snooze, export and the personalisation simulation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from proactive.assist.attention import Attention
+from proactive.assist.loop import AssistLoop, Moment, StepResult, TerminalPresenter, read_answers, trace_moments
+from proactive.cli.options import check_positive
+from proactive.errors import UserError
+from proactive.settings import state_dir
+
+app = typer.Typer(help="Offer help in notifications, act only on Accept, learn when to speak (docs/assist.md).")
+
+DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT = {"": 60.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '2h', '90s', '45' (minutes) -> seconds; one-line UserError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UserError(f"snooze '{text}': expected a duration such as 30m, 2h or 90s (or 'off')")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _agent(name: str, model: str | None, gate: str | None) -> Any:
+    from proactive.agent.base import AGENTS_NEEDING_MODEL, AgentConfig, get_agent
+
+    if name in AGENTS_NEEDING_MODEL and not model:
+        raise UserError(f"--agent {name} writes with a chat model: pass --model, e.g. --model {DEFAULT_MODEL}")
+    return get_agent(name, AgentConfig(model=model, gate=gate))
+
+
+def _summary(steps: list[StepResult]) -> str:
+    shown = [s for s in steps if s.shown]
+    proposed = [s for s in steps if s.task is not None]
+    answers = {a: sum(1 for s in shown if s.answer == a) for a in ("accepted", "dismissed", "ignored")}
+    ran = sum(1 for s in shown if s.tool_ok)
+    return (
+        f"{len(steps)} events, {len(proposed)} proposals, {len(shown)} shown "
+        f"({len(proposed) - len(shown)} held back), accepted {answers['accepted']}, dismissed "
+        f"{answers['dismissed']}, ignored {answers['ignored']}, tools run {ran}"
+    )
+
+
+async def _printed(loop: AssistLoop, moments: AsyncIterator[Moment]) -> list[StepResult]:
+    steps: list[StepResult] = []
+    async for moment in moments:
+        step = await loop.step(moment)
+        steps.append(step)
+        if step.blocked:
+            typer.echo(f"[event {step.index}] held back '{(step.task or '')[:60]}': {step.blocked}")
+        elif step.tool_ok is not None:
+            typer.echo(f"    tool {step.tool}: {'ok' if step.tool_ok else 'failed'}: {step.tool_detail[:200]}")
+    return steps
+
+
+@app.callback(invoke_without_command=True)
+def assist(
+    ctx: typer.Context,
+    agent: str = typer.Option("gated", "--agent", help="Agent: gated (gate + writer), llm, always (no model)."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Chat model for the writer and the tools."),
+    gate: str | None = typer.Option(None, "--gate", help="Gate folder (from `proactive gate train`) or 'llm'."),
+    aw_url: str = typer.Option("http://127.0.0.1:5600", "--aw-url", help="ActivityWatch server (live mode)."),
+    interval: float = typer.Option(10.0, "--interval", help="Seconds between polls of ActivityWatch."),
+    replay: Path | None = typer.Option(None, "--replay", help="Replay a ProactiveBench-format trace in the terminal."),
+    answers: Path | None = typer.Option(None, "--answers", help="Replay answers, one per line: accept/dismiss/ignore."),
+    allowed_folder: Path | None = typer.Option(
+        None, "--allowed-folder", help="Drafts go here (default <state>/drafts)."
+    ),
+    max_per_hour: int = typer.Option(4, "--max-per-hour", help="At most this many notifications an hour."),
+    clipboard_cmd: str | None = typer.Option(
+        None, "--clipboard-cmd", help="Command that reads the clipboard text on stdin (default xclip; e.g. wl-copy)."
+    ),
+    local_only: bool = typer.Option(False, "--local-only", help="Refuse models that could send data off this machine."),
+) -> None:
+    """Run the assistant live (ActivityWatch + desktop notifications) or over a recorded trace (--replay)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from proactive.assist.consent import Consent
+    from proactive.assist.store import AssistStore
+    from proactive.assist.tools import ToolBox
+    from proactive.data.loaders import load_trace_file
+    from proactive.sense.config import check_local_only, load_sense_config
+
+    check_positive("--interval", interval)
+    if max_per_hour < 0:
+        raise UserError(f"--max-per-hour {max_per_hour}: pass a whole number of at least 0")
+    config = load_sense_config()
+    if local_only or config.local_only:
+        check_local_only(model)
+    if answers is not None and replay is None:
+        raise UserError("--answers needs --replay TRACE.json (live answers come from the notification buttons)")
+    answer_list = read_answers(answers) if answers is not None else None
+    trace = load_trace_file(replay) if replay is not None else None
+    folder = (allowed_folder or state_dir() / "drafts").expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    built = _agent(agent, model if agent != "always" and agent != "never" else None, gate)
+    with AssistStore() as store:
+        presenter: Any
+        if trace is None:
+            from proactive.assist.notify import DesktopPresenter
+
+            presenter = DesktopPresenter()
+        else:
+            presenter = TerminalPresenter(answer_list)
+        toolbox = ToolBox(folder, model, clipboard_cmd=shlex.split(clipboard_cmd) if clipboard_cmd else None)
+        loop = AssistLoop(built, store, Consent(), toolbox, presenter,
+                          attention=Attention(max_per_hour=max_per_hour))  # fmt: skip
+        if trace is not None:
+            steps = asyncio.run(_printed(loop, trace_moments(trace.events)))
+            typer.echo(_summary(steps))
+            return
+        from proactive.assist.loop import activitywatch_moments
+
+        typer.echo(f"assist: watching {aw_url} every {interval:g} s (Ctrl-C to stop)")
+        try:
+            asyncio.run(_printed(loop, activitywatch_moments(aw_url, interval, config)))
+        except KeyboardInterrupt:
+            typer.echo(_summary(loop.steps))
+
+
+@app.command("snooze")
+def snooze(duration: str = typer.Argument(..., help="How long to stay quiet: 30m, 2h, 90s, or 'off'.")) -> None:
+    """Show nothing for a while (the running assistant reads this before each notification)."""
+    from proactive.assist.store import AssistStore
+
+    with AssistStore() as store:
+        if duration.strip().lower() in {"off", "0", "none"}:
+            store.set_snooze(None)
+            typer.echo("snooze: off")
+            return
+        until = time.time() + parse_duration(duration)
+        store.set_snooze(until)
+        typer.echo(f"snooze: quiet until {time.strftime('%H:%M:%S', time.localtime(until))}")
+
+
+@app.command("export")
+def export(
+    out: Path = typer.Option(..., "--out", help="JSONL file to write."),
+    fmt: str = typer.Option("kto", "--format", help="Only 'kto' (TRL unpaired preference: prompt, completion, label)."),
+) -> None:
+    """Write the logged proposals and answers as training data (ignored ones are skipped)."""
+    from proactive.assist.store import AssistStore
+
+    if fmt != "kto":
+        raise UserError(f"--format {fmt}: only 'kto' is supported")
+    with AssistStore() as store:
+        rows = store.export_kto(out)
+    typer.echo(f"wrote {rows} rows to {out}")
+
+
+@app.command("simulate")
+def simulate(
+    traces: Path = typer.Option(..., "--traces", help="Folder of ProactiveBench test traces (test_data)."),
+    user: str = typer.Option("human-labels", "--user", help="The simulated person: only 'human-labels'."),
+    gate: str = typer.Option(..., "--gate", help="LOTO gate folder (`proactive gate train --loto`)."),
+    agent: str = typer.Option("candidates", "--agent", help="candidates (writer-free) or gated (with --model)."),
+    model: str | None = typer.Option(None, "--model", help="Writer model for --agent gated."),
+    ignore_share: float = typer.Option(0.2, "--ignore-share", help="Share of proposals the person ignores."),
+    learning: str = typer.Option("both", "--learning", help="on, off or both."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the ignored share."),
+    max_per_hour: int = typer.Option(4, "--max-per-hour", help="Attention cap per hour."),
+    data: Path | None = typer.Option(None, "--data", help="ProactiveBench folder for the labels."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the full report as JSON here."),
+) -> None:
+    """Play the test traces as one person's day; per hour, proposals and accepted share, learning on vs off."""
+    from proactive.assist.simulate import SimulationReport, format_report, load_traces, run_arm
+    from proactive.judge.base import get_judge
+
+    if user != "human-labels":
+        raise UserError(f"--user {user}: only 'human-labels' is supported")
+    if learning not in {"on", "off", "both"}:
+        raise UserError(f"--learning {learning}: expected on, off or both")
+    if not 0.0 <= ignore_share <= 1.0:
+        raise UserError(f"--ignore-share {ignore_share}: pass a number from 0 to 1")
+    loaded = load_traces(traces)
+    judge = get_judge("human-labels", data=data)
+    arms = ["on", "off"] if learning == "both" else [learning]
+    results = [
+        asyncio.run(run_arm(loaded, judge, arm, agent=agent, gate=gate, model=model,  # type: ignore[arg-type]
+                            ignore_share=ignore_share, seed=seed, attention=Attention(max_per_hour=max_per_hour)))
+        for arm in arms
+    ]  # fmt: skip
+    report = SimulationReport(
+        agent=agent, gate=gate, model=model, traces=[t.id for t in loaded],
+        ignore_share=ignore_share, seed=seed, max_per_hour=max_per_hour, arms=results,
+    )  # fmt: skip
+    typer.echo(format_report(report))
+    if out is not None:
+        out.write_text(json.dumps(report.model_dump(), indent=1) + "\n", encoding="utf-8")
