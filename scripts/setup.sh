@@ -38,11 +38,11 @@ if ! command -v g++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
   apt_install build-essential
 fi
 # Desktop tests of `proactive assist` (tests/desktop.py): a virtual X server, a session bus,
-# a notification daemon driven by dunstctl, the clipboard, and a screenshot tool.
+# a notification daemon driven by dunstctl (its menu through a scripted dmenu), the clipboard.
 if [ "$LLAMA_ONLY" = 0 ]; then
   for bin in Xvfb dunst dunstctl dbus-launch xclip; do
     if ! command -v "$bin" >/dev/null 2>&1; then
-      apt_install xvfb xauth dbus-x11 dunst libnotify-bin xclip x11-apps imagemagick
+      apt_install xvfb xauth dbus-x11 dunst libnotify-bin xclip
       break
     fi
   done

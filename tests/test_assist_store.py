@@ -288,7 +288,7 @@ def test_kto_export_rows_and_labels(state_home: Path, tmp_path: Path) -> None:
 
 
 def test_kto_export_loads_in_datasets(state_home: Path, tmp_path: Path) -> None:
-    datasets = pytest.importorskip("datasets")
+    import datasets
     store, _ = _answered_store(state_home / DB_NAME)
     out = tmp_path / "kto.jsonl"
     store.export_kto(out)

@@ -13,17 +13,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import requests
 from typer.testing import CliRunner
 
 from proactive.cli.main import app
@@ -32,7 +28,12 @@ from proactive.errors import UserError
 from proactive.sense.reader import read_events
 
 aw_client = pytest.importorskip("aw_client")
-from aw_core.models import Event as AwEvent  # noqa: E402
+
+import awserver  # noqa: E402
+from awserver import Feeder, free_port  # noqa: E402
+
+# The aw-server fixtures live in tests/awserver.py (shared with tests/test_assist_live.py).
+aw_server, aw_home, feeder = awserver.aw_server, awserver.aw_home, awserver.feeder
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -47,95 +48,6 @@ PRIVATE = ("Hidden Holiday Plans", "private-plans.example.org")
 CODE_TITLE = "CheckName.rb - myproject - Visual Studio Code"
 QUERY = "undefined method capitalize for nil"
 SO_TITLE = "ruby - undefined method `capitalize' for nil:NilClass - Stack Overflow"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _xdg(root: Path) -> dict[str, str]:
-    return {name: str(root / name.lower()) for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
-
-
-@pytest.fixture(scope="module")
-def aw_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real aw-server (in-memory storage, testing mode) on a free port; stopped by PID."""
-    root = tmp_path_factory.mktemp("aw")
-    port = _free_port()
-    env = {**os.environ, **_xdg(root)}
-    command = [str(BIN / "aw-server"), "--testing", "--host", "127.0.0.1", "--port", str(port), "--storage", "memory"]
-    log = (root / "server.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                if requests.get(f"{url}/api/0/info", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, (root / "server.log").read_text()
-            assert time.monotonic() < deadline, "aw-server did not answer within 30 s"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.kill()
-        process.wait(timeout=10)
-        log.close()
-
-
-@pytest.fixture()
-def aw_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """aw-client's own config / lock / queue folders, kept out of the real home for this test."""
-    root = tmp_path / "aw-client-home"
-    for name, value in _xdg(root).items():
-        monkeypatch.setenv(name, value)
-    return root
-
-
-class Feeder:
-    """Sends heartbeats like the watchers do, into buckets with ids unique to one test."""
-
-    def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        # aw-client locks per process and client name: a unique name per feeder.
-        self.client = aw_client.ActivityWatchClient(
-            f"test-feeder-{os.getpid()}-{uuid.uuid4().hex[:8]}", host=host, port=int(port)
-        )
-        self.tag = uuid.uuid4().hex[:8]
-        self.buckets: dict[str, str] = {}
-
-    def bucket(self, kind: str, name: str) -> str:
-        bucket_id = f"{name}_{self.tag}"
-        if bucket_id not in self.buckets:
-            self.client.create_bucket(bucket_id, kind)
-            self.buckets[bucket_id] = kind
-        return bucket_id
-
-    def beats(self, kind: str, name: str, start: float, stop: float, data: dict[str, object], every: float = 5.0,
-              pulsetime: float = 10.0) -> int:  # fmt: skip
-        """Heartbeats every `every` s from `start` to `stop` (inclusive); returns how many were sent."""
-        bucket_id = self.bucket(kind, name)
-        count, moment = 0, start
-        while moment <= stop + 1e-6:
-            stamp = datetime.fromtimestamp(moment, UTC)
-            self.client.heartbeat(bucket_id, AwEvent(timestamp=stamp, duration=0, data=data), pulsetime=pulsetime)
-            count, moment = count + 1, moment + every
-        return count
-
-    def close(self) -> None:
-        for bucket_id in self.buckets:
-            self.client.delete_bucket(bucket_id, force=True)
-
-
-@pytest.fixture()
-def feeder(aw_server: str, aw_home: Path) -> Iterator[Feeder]:
-    made = Feeder(aw_server)
-    yield made
-    made.close()
 
 
 def _window(feeder: Feeder, start: float, stop: float, app_name: str, title: str) -> int:
@@ -264,10 +176,10 @@ def test_heartbeats_merge_per_file_and_page(feeder: Feeder, aw_server: str, aw_h
 
 def test_down_server_and_empty_server_say_how_to_start(aw_server: str, aw_home: Path) -> None:
     with pytest.raises(UserError, match=r"no ActivityWatch server at .*start aw-server"):
-        read_events(f"http://127.0.0.1:{_free_port()}", 5)
+        read_events(f"http://127.0.0.1:{free_port()}", 5)
     with pytest.raises(UserError, match="has no window, AFK, web or editor buckets"):
         read_events(aw_server, 5)
-    result = CliRunner().invoke(app, ["sense", "--aw-url", f"http://127.0.0.1:{_free_port()}"])
+    result = CliRunner().invoke(app, ["sense", "--aw-url", f"http://127.0.0.1:{free_port()}"])
     assert isinstance(result.exception, UserError)
 
 
@@ -345,13 +257,13 @@ def test_rewrite_failure_keeps_the_deterministic_sentence(feeder: Feeder, aw_ser
 
     _short_session(feeder)
     events = make_events(read_events(aw_server, 15))
-    model = prepare("openai/test-model", True, base_url=f"http://127.0.0.1:{_free_port()}/v1", retries=0)
+    model = prepare("openai/test-model", True, base_url=f"http://127.0.0.1:{free_port()}/v1", retries=0)
     assert rewrite_events(model, events) == events
 
 
 def test_local_only_refuses_a_remote_model_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    down = f"http://127.0.0.1:{_free_port()}"
+    down = f"http://127.0.0.1:{free_port()}"
     result = CliRunner().invoke(app, ["sense", "--aw-url", down, "--rewrite", "openai/gpt-4o-mini", "--local-only"])
     assert isinstance(result.exception, UserError)
     assert "--local-only refuses" in str(result.exception)

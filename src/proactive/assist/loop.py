@@ -221,8 +221,24 @@ async def activitywatch_moments(url: str, interval: float, config: Any = None) -
     from proactive.sense.reader import read_events
 
     seen = time.time()
+    polled = False
+    failing = False
     while True:
-        raw = await asyncio.to_thread(read_events, url, max(interval * 4, 600.0) / 60.0)
+        try:
+            raw = await asyncio.to_thread(read_events, url, max(interval * 4, 600.0) / 60.0)
+        except UserError as exc:
+            if not polled:
+                raise  # down or empty at start: the one line says how to start ActivityWatch
+            # Once running, a restarting server or watcher must not end the assistant: say so
+            # once per outage and keep polling.
+            if not failing:
+                typer.echo(f"warning: {exc}; retrying every {interval:g} s", err=True)
+            failing = True
+            await asyncio.sleep(interval)
+            continue
+        if failing:
+            typer.echo("ActivityWatch is back", err=True)
+        polled, failing = True, False
         afk_rows = [r for r in raw if r.bucket_type == "afkstatus"]
         windows = [r for r in raw if r.bucket_type == "currentwindow"]
         afk = bool(afk_rows) and afk_rows[-1].data.get("status") == "afk"
