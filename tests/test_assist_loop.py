@@ -151,3 +151,14 @@ def test_snooze_command_is_read_by_the_loop(tmp_path: Path, state_home: Path, tr
     assert "snoozed" in loop.steps[0].blocked and loop.steps[1].shown
     bad = CliRunner().invoke(app, ["assist", "snooze", "soon"])
     assert bad.exit_code != 0
+
+
+def test_quiet_apps_option_replaces_the_default_list() -> None:
+    from proactive.cli.assist_cmd import _attention
+
+    custom = _attention(4, "Zoom, Keynote ,")
+    assert custom.quiet_apps == ["zoom", "keynote"]
+    held = custom.allows(1000.0, afk=False, active_app="Keynote", shown_times=[])
+    assert held == (False, "quiet app in front (keynote)")
+    assert custom.allows(1000.0, afk=False, active_app="obs", shown_times=[])[0]  # obs only in the default list
+    assert not _attention(4, None).allows(1000.0, afk=False, active_app="obs", shown_times=[])[0]

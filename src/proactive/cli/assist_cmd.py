@@ -66,6 +66,14 @@ async def _printed(loop: AssistLoop, moments: AsyncIterator[Moment]) -> list[Ste
     return steps
 
 
+def _attention(max_per_hour: int, quiet_apps: str | None) -> Attention:
+    """The attention budget from the options (`--quiet-apps` replaces the default list)."""
+    if quiet_apps is None:
+        return Attention(max_per_hour=max_per_hour)
+    names = [name.strip().lower() for name in quiet_apps.split(",") if name.strip()]
+    return Attention(max_per_hour=max_per_hour, quiet_apps=names)
+
+
 @app.callback(invoke_without_command=True)
 def assist(
     ctx: typer.Context,
@@ -84,6 +92,10 @@ def assist(
         None, "--clipboard-cmd", help="Command that reads the clipboard text on stdin (default xclip; e.g. wl-copy)."
     ),
     local_only: bool = typer.Option(False, "--local-only", help="Refuse models that could send data off this machine."),
+    quiet_apps: str | None = typer.Option(
+        None, "--quiet-apps", help="Comma-separated app-name fragments (calls, full-screen) that hold notifications "
+        "back; replaces the default list (zoom, teams, meet, obs, ...)."
+    ),
 ) -> None:
     """Run the assistant live (ActivityWatch + desktop notifications) or over a recorded trace (--replay)."""
     if ctx.invoked_subcommand is not None:
@@ -117,7 +129,7 @@ def assist(
             presenter = TerminalPresenter(answer_list)
         toolbox = ToolBox(folder, model, clipboard_cmd=shlex.split(clipboard_cmd) if clipboard_cmd else None)
         loop = AssistLoop(built, store, Consent(), toolbox, presenter,
-                          attention=Attention(max_per_hour=max_per_hour))  # fmt: skip
+                          attention=_attention(max_per_hour, quiet_apps))  # fmt: skip
         if trace is not None:
             steps = asyncio.run(_printed(loop, trace_moments(trace.events)))
             typer.echo(_summary(steps))
