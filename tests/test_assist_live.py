@@ -323,7 +323,7 @@ def test_the_poller_outlives_a_server_restart(
     async def scenario() -> Moment:
         moments = activitywatch_moments(url, 0.2)
         first = asyncio.ensure_future(moments.__anext__())
-        await asyncio.sleep(1.0)  # the first poll succeeded (nothing new since the start)
+        await asyncio.sleep(3.0)  # the first poll succeeded (nothing new since the start; generous for a busy CI)
         await asyncio.to_thread(awserver.stop_aw_server, server)
         await asyncio.sleep(1.0)  # polls fail now
         restarted = await asyncio.to_thread(awserver.start_aw_server, tmp_path / "second", port)
