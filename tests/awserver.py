@@ -17,11 +17,10 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aw_client  # the `sense` extra: installed by the test command, so a missing one fails loudly
 import pytest
 import requests
-
-aw_client = pytest.importorskip("aw_client")
-from aw_core.models import Event as AwEvent  # noqa: E402
+from aw_core.models import Event as AwEvent
 
 BIN = Path(sys.executable).parent
 

@@ -22,15 +22,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import awserver
+from awserver import Feeder, free_port
 from proactive.cli.main import app
 from proactive.data.loaders import load_trace_file
 from proactive.errors import UserError
 from proactive.sense.reader import read_events
-
-aw_client = pytest.importorskip("aw_client")
-
-import awserver  # noqa: E402
-from awserver import Feeder, free_port  # noqa: E402
 
 # The aw-server fixtures live in tests/awserver.py (shared with tests/test_assist_live.py).
 aw_server, aw_home, feeder = awserver.aw_server, awserver.aw_home, awserver.feeder
