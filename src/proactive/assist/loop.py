@@ -15,19 +15,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import typer
 from pydantic import BaseModel, Field
 
 from proactive.agent.base import Agent
 from proactive.assist.attention import Attention
+from proactive.assist.store import Answer
 from proactive.errors import DataError, UserError
 from proactive.gate.threshold import UserThreshold
 from proactive.sense.redact import redact
 from proactive.types import Event, Judgement, Observation, Proposal, silence_form
 
-Answer = Literal["accepted", "dismissed", "ignored"]
 ANSWER_WORDS: dict[str, Answer] = {
     "accept": "accepted", "accepted": "accepted", "a": "accepted", "y": "accepted", "yes": "accepted",
     "dismiss": "dismissed", "dismissed": "dismissed", "d": "dismissed", "n": "dismissed", "no": "dismissed",
@@ -218,7 +218,7 @@ async def trace_moments(events: Iterable[Event], shift: float = 0.0, step: float
 async def activitywatch_moments(url: str, interval: float, config: Any = None) -> AsyncIterator[Moment]:
     """Poll ActivityWatch every `interval` seconds; yield each new event with the AFK state and app in front."""
     from proactive.sense.events import make_events
-    from proactive.sense.reader import read_events
+    from proactive.sense.reader import by_type, read_events
 
     seen = time.time()
     polled = False
@@ -239,8 +239,8 @@ async def activitywatch_moments(url: str, interval: float, config: Any = None) -
         if failing:
             typer.echo("ActivityWatch is back", err=True)
         polled, failing = True, False
-        afk_rows = [r for r in raw if r.bucket_type == "afkstatus"]
-        windows = [r for r in raw if r.bucket_type == "currentwindow"]
+        grouped = by_type(raw)
+        afk_rows, windows = grouped["afkstatus"], grouped["currentwindow"]
         afk = bool(afk_rows) and afk_rows[-1].data.get("status") == "afk"
         app = str(windows[-1].data.get("app", "")) if windows else None
         for event in make_events(raw, config):

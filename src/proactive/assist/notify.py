@@ -16,17 +16,16 @@ import asyncio
 import html
 import math
 import subprocess
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from proactive.assist.store import Answer
 from proactive.errors import UserError, missing_extra
 
 if TYPE_CHECKING:
     from desktop_notifier import DesktopNotifier
 
-# Same values as proactive.assist.loop.Answer; repeated so the loop can import this module lazily.
-Answer = Literal["accepted", "dismissed", "ignored"]
 
 TASK_CHARS = 300
 REASON_CHARS = 160

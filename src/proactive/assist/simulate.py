@@ -35,7 +35,7 @@ from proactive.errors import UserError
 from proactive.gate.base import GATES, Gate
 from proactive.gate.threshold import Outcome, UserThreshold
 from proactive.judge.base import Judge
-from proactive.types import Proposal, Trace
+from proactive.types import Proposal, Trace, silence_form
 
 GAP_BETWEEN_TRACES = 300.0
 HOUR = 3600.0
@@ -244,8 +244,6 @@ async def run_arm(
 
 
 def _dismissed_so_far(steps: Sequence[StepResult]) -> dict[str, float]:
-    from proactive.types import silence_form
-
     return {silence_form(s.task or ""): s.now for s in steps if s.answer == "dismissed"}
 
 

@@ -31,7 +31,6 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from proactive.agent.llm_agent import event_turn
 from proactive.errors import UserError
 from proactive.fileio import write_atomic
 from proactive.sense.redact import redact
@@ -325,6 +324,9 @@ class AssistStore:
         rejection would teach the model that good tasks were bad. Unanswered ones are skipped too.
         The file is written atomically, mode 0600 (it holds the person's activity, redacted).
         """
+        # Imported here: the agent module (and its model layer) is needed only for an export.
+        from proactive.agent.llm_agent import event_turn
+
         lines = []
         for stored in self.proposals():
             if stored.answer not in ("accepted", "dismissed"):

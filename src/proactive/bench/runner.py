@@ -86,15 +86,16 @@ def check_settings(settings: RunSettings) -> None:
     if settings.model:
         check_spec(settings.model)
     gate = settings.gate
-    if gate and gate != "llm" and not Path(gate).expanduser().is_dir():
-        raise UserError(
-            f"--gate {gate}: no such gate folder; train one with `proactive gate train --loto --out DIR` "
-            "or pass --gate llm"
-        )
     if gate and gate != "llm":
         from proactive.gate.artifact import check_gate_folder
 
-        check_gate_folder(Path(gate).expanduser())
+        folder = Path(gate).expanduser()
+        if not folder.is_dir():
+            raise UserError(
+                f"--gate {gate}: no such gate folder; train one with `proactive gate train --loto --out DIR` "
+                "or pass --gate llm"
+            )
+        check_gate_folder(folder)
 
 
 def code_version() -> str:

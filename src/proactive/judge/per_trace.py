@@ -57,9 +57,9 @@ def judges_for_traces(
         judge = build_other()
         line = str(getattr(judge, "provenance", "not stated by the judge"))
         return TraceJudges(judges={trace_id: judge for trace_id, _ in traces}, summary=line)
-    from proactive.judge.artifact import pick_judge_folder
+    from proactive.judge.artifact import load_artifact, pick_judge_folder
     from proactive.judge.features import FeatureBuilder
-    from proactive.judge.trained import load_judge
+    from proactive.judge.trained import TrainedJudge
 
     picked = {trace_id: pick_judge_folder(folder, key, allow_seen=True) for trace_id, key in traces}
     seen = [trace_id for trace_id, (_, saw) in picked.items() if saw]
@@ -71,10 +71,13 @@ def judges_for_traces(
             "--judge, or pass --allow-seen to accept the leak"
         )
     builder = FeatureBuilder()  # one embedding memo for every per-trace judge
+    loaded = {chosen: load_artifact(chosen) for chosen, _ in picked.values()}  # each folder read once
     judges: dict[str, Judge] = {}
     notes: dict[str, str] = {}
     for trace_id, key in traces:
-        judge = load_judge(folder, key, allow_seen, builder)
+        chosen, saw = picked[trace_id]
+        model, manifest = loaded[chosen]
+        judge = TrainedJudge(model, builder, folder=chosen, manifest=manifest, trace_key=key, saw_trace=saw)
         judges[trace_id] = judge
         notes[trace_id] = judge.provenance
     if seen:

@@ -145,6 +145,18 @@ class CachedModel:
         # Asked per call: cheap (a stat at most) and never older than the backend's own view.
         return self.inner.cache_identity() if isinstance(self.inner, Identified) else None
 
+    def _generate_record(
+        self, messages: Sequence[Message], schema: type[BaseModel] | None, temperature: float, max_tokens: int
+    ) -> dict[str, Any]:
+        """The fields every recorded `generate` exchange starts with (its replay key and the request)."""
+        return {
+            "key": request_key(messages, schema, temperature, max_tokens),
+            "kind": "generate",
+            "model": self.spec,
+            "request": {"messages": list(messages), "schema": schema.__name__ if schema else None,
+                        "temperature": temperature, "max_tokens": max_tokens},
+        }  # fmt: skip
+
     async def generate(
         self,
         messages: Sequence[Message],
@@ -163,10 +175,8 @@ class CachedModel:
             except ModelOutputError as exc:
                 if self.recorder is not None:  # an invalid answer is a real answer too: replay fails the same way
                     self.recorder.append({
-                        "key": request_key(messages, schema, temperature, max_tokens), "kind": "generate",
-                        "model": self.spec, "request": {"messages": list(messages),
-                        "schema": getattr(schema, "__name__", None), "temperature": temperature,
-                        "max_tokens": max_tokens}, "text": exc.answer, "error": str(exc),
+                        **self._generate_record(messages, schema, temperature, max_tokens),
+                        "text": exc.answer, "error": str(exc),
                         "problem": exc.problem, "usage": exc.usage.model_dump() if exc.usage else None,
                     })  # fmt: skip
                 raise
@@ -176,16 +186,12 @@ class CachedModel:
         if self.recorder is not None:
             self.recorder.append(
                 {
-                    "key": request_key(messages, schema, temperature, max_tokens),
-                    "kind": "generate",
-                    "model": self.spec,
-                    "request": {"messages": list(messages), "schema": schema.__name__ if schema else None,
-                                "temperature": temperature, "max_tokens": max_tokens},
+                    **self._generate_record(messages, schema, temperature, max_tokens),
                     "text": result.text,
                     "parsed": _parsed_json(result),
                     "usage": result.usage.model_dump(),
                 }
-            )  # fmt: skip
+            )
         return result
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:

@@ -115,9 +115,7 @@ def _buckets(client: Any, url: str) -> dict[str, dict[str, Any]]:
 
     try:
         buckets: dict[str, dict[str, Any]] = client.get_buckets()
-    except requests.RequestException:
-        raise UserError(_how_to_start(url)) from None
-    except ValueError:  # something answered, but not ActivityWatch's JSON
+    except (requests.RequestException, ValueError):  # ValueError: something answered, but not ActivityWatch's JSON
         raise UserError(_how_to_start(url)) from None
     return {key: value for key, value in buckets.items() if value.get("type") in BUCKET_TYPES}
 
