@@ -46,6 +46,10 @@ if [ "$LLAMA_ONLY" = 0 ]; then
       break
     fi
   done
+  # The annotation app's browser tests (tests/test_annotate_browser.py) drive Debian's chromium.
+  if ! command -v chromium >/dev/null 2>&1; then
+    apt_install chromium
+  fi
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -133,6 +133,24 @@ def answer_text(proposal: Proposal) -> str:
     })  # fmt: skip
 
 
+def system_prompt() -> str:
+    """The `llm` agent's system prompt, exactly as it sends it."""
+    return render(SYSTEM_TEMPLATE).strip()
+
+
+def conversation(system: str, history: list[Event], answers: list[str]) -> list[Message]:
+    """System prompt, then one user turn per event with `answers[i]` after event i, ending on the last event.
+
+    Public so training data (`proactive.train`) is exactly the conversation the agent sends.
+    """
+    messages: list[Message] = [{"role": "system", "content": system}]
+    for index in range(len(history)):
+        messages.append({"role": "user", "content": event_turn(history, index)})
+        if index < len(history) - 1:
+            messages.append({"role": "assistant", "content": answers[index]})
+    return messages
+
+
 #: Idle models per spec, handed to the next trace's agent (one trace per model at a time),
 #: so consecutive traces share one loaded model and its cached system prompt.
 _idle_models: dict[str, list[ChatModel]] = {}
@@ -166,12 +184,7 @@ class LLMAgent:
             if len(observation.previous) != len(history) - 1:
                 raise UserError("llm agent: observation.previous must hold one proposal per earlier event")
             self.answers = [answer_text(p) for p in observation.previous]
-        messages: list[Message] = [{"role": "system", "content": self.system}]
-        for index in range(len(history)):
-            messages.append({"role": "user", "content": event_turn(history, index)})
-            if index < len(history) - 1:
-                messages.append({"role": "assistant", "content": self.answers[index]})
-        return messages
+        return conversation(self.system, history, self.answers)
 
     async def __call__(self, observation: Observation) -> Proposal:
         messages = self.messages(observation)

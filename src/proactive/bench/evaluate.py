@@ -154,13 +154,18 @@ def answers_note(manifest: dict[str, Any]) -> str:
 
 
 def judge_header(manifest: dict[str, Any] | None) -> list[str]:
-    """The report's first lines: which judge scored the run, per trace for trained judges."""
+    """The report's first lines: which judge scored the run, per trace for trained judges, and
+    what a fine-tuned model's data touched."""
     if manifest is None:
         return ["judge: the judgements stored in the files (paper protocol), none for timing and content"]
     judge = manifest.get("judge") or "none"
     lines = [f"judge: {judge}: {manifest.get('judge_provenance', 'provenance not stated')}"]
     for trace_id, line in (manifest.get("judge_per_trace") or {}).items():
         lines.append(f"judge for {trace_id}: {line}")
+    if manifest.get("model_provenance"):
+        saw = manifest.get("model_saw_traces") or []
+        leak = f"; SAW THE SCORED TRACES {', '.join(saw)} (--allow-seen)" if saw else "; saw none of the scored traces"
+        lines.append(f"model: {manifest['model_provenance']}{leak}")
     return lines
 
 

@@ -132,6 +132,30 @@ def plan_judges(settings: RunSettings, data: Path, traces: list[Trace]) -> Trace
     return judges_for_traces(name, keys, settings.allow_seen, lambda: build_judge(name, data))
 
 
+def plan_model(settings: RunSettings, traces: list[Trace]) -> dict[str, Any] | None:
+    """The fine-tuned model's provenance, checked before the run folder is touched.
+
+    A model whose training data touched a scored trace is refused in one line unless
+    `settings.allow_seen`; then run.json and the report say which traces it saw.
+    """
+    if not settings.model:
+        return None
+    from proactive.models.training_manifest import trained_on
+
+    record = trained_on(settings.model)
+    if record is None:
+        return None
+    seen_keys = set(record.training_traces)
+    seen = [t.id for t in traces if trace_key_of_events(t.events) in seen_keys]
+    if seen and not settings.allow_seen:
+        raise UserError(
+            f"--model {settings.model}: fine-tuned on data from the scored trace(s) {', '.join(seen)} "
+            f"({record.manifests[0]}); build its data without them (`proactive train build` leaves the test traces "
+            "out by default) or pass --allow-seen to accept the leak"
+        )
+    return {"summary": record.summary, "saw_traces": seen}
+
+
 def totals(records: list[EventRecord]) -> dict[str, float]:
     """Token counts and seconds summed over records; cached and invalid answers are counted apart."""
     fresh = [r for r in records if r.usage is not None and not r.cached]
@@ -316,7 +340,11 @@ def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None
     settings = settings.model_copy(update={"data": str(data), "data_hash": folder_hash(data)})
     traces = select_traces(data, settings.split, settings.traces, settings.limit)
     judges = plan_judges(settings, data, traces)  # may refuse: before run.json exists
+    model_record = plan_model(settings, traces)  # may refuse too
     state = open_run(out, settings, traces)
+    if model_record is not None:
+        state.manifest["model_provenance"] = model_record["summary"]
+        state.manifest["model_saw_traces"] = model_record["saw_traces"]
     task_id = None
     if progress is not None:
         task_id = progress.add_task(f"{settings.agent}", total=state.total_events, completed=state.done_events)

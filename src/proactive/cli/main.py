@@ -35,6 +35,8 @@ ROOMS = [
     ("proactive.cli.redact_cmd", "redact"),
     ("proactive.cli.sense_cmd", "sense"),
     ("proactive.cli.assist_cmd", "assist"),
+    ("proactive.cli.train_cmd", "train"),
+    ("proactive.cli.annotate_cmd", "annotate"),
 ]
 
 

@@ -77,6 +77,7 @@ PROVIDERS: dict[str, str] = {
     "local": "proactive.models.llama:create",
     "openai": "proactive.models.openai_compat:create",
     "replay": "proactive.models.replay:create",
+    "hf": "proactive.models.hf:create",
 }
 
 

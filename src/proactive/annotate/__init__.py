@@ -1,0 +1,1 @@
+"""Annotation: candidates, the web app, its store, export to reward rows, agreement."""

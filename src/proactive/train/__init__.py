@@ -1,0 +1,1 @@
+"""Training: SFT / preference data builders, LoRA fine-tuning (TRL + peft), GGUF export."""
