@@ -86,6 +86,22 @@ def test_without_a_session_pages_redirect_and_posts_are_refused(server: Server) 
     assert response.status_code == 403 and "security token" in response.text
 
 
+def test_tampered_cookie_and_foreign_token_are_refused(server: Server) -> None:
+    user_id, client = server.user("tamper")
+    item = server.items("writing_11")[0]
+    cookie = client.cookies["proactive_annotate"]
+    payload, rest = cookie.split(".", 1)
+    forged = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB") + "." + rest  # payload changed, signature kept
+    tampered = httpx.Client(base_url=server.url, timeout=30, cookies={"proactive_annotate": forged})
+    assert tampered.get(f"/item/{item.id}").headers["location"] == "/login"
+    # another session's valid token does not work in this one
+    _other_id, other = server.user("tamper-other")
+    fields = form_fields(client.get(f"/item/{item.id}").text)
+    theirs = form_fields(other.get(f"/item/{item.id}").text)["csrf"]
+    response = client.post(f"/item/{item.id}", data={**fields, "csrf": theirs, "action": "reject"})
+    assert response.status_code == 403 and server.store.label(user_id, item.id) is None
+
+
 def test_security_headers_and_cookie_flags(server: Server) -> None:
     response = httpx.get(f"{server.url}/login")
     csp = response.headers["content-security-policy"]

@@ -23,10 +23,11 @@ from proactive.errors import UserError
 from proactive.gym.state import TraceLine
 from proactive.judge.base import get_judge
 from proactive.models.base import Message
-from proactive.train.build import BuildOptions, BuildResult, build
+from proactive.train.build import BuildOptions, BuildResult, build, read_kto_rows
 from proactive.train.conversation import cut_to_budget
 from proactive.train.gym_source import read_records
 from proactive.train.manifest import load_dataset_manifest
+from proactive.train.rows_source import TASK_CAP, decide
 from proactive.types import AnnotatedRow, Event, Proposal
 
 TEACHER = "local/smollm2-135m"
@@ -106,7 +107,9 @@ def _pick_rows(rows: list[AnnotatedRow], key: str, lengths: set[int]) -> list[An
 class Built:
     """The inputs and the result of the shared build."""
 
-    def __init__(self, out: Path, result: BuildResult, rows: list[AnnotatedRow], test_key: str, gym_events: list[Event]):
+    def __init__(
+        self, out: Path, result: BuildResult, rows: list[AnnotatedRow], test_key: str, gym_events: list[Event]
+    ):
         self.out, self.result, self.rows, self.test_key, self.gym_events = out, result, rows, test_key, gym_events
 
 
@@ -126,7 +129,11 @@ def built(bench_data: Path, module_state_home: Path, tmp_path_factory: pytest.Te
     help_key = next(k for k in keys if k.startswith(HELP_TRACE))
     quiet_key = next(k for k in keys if k.startswith(QUIET_TRACE))
     test_key = trace_key_of_events(test_trace.events)
-    rows = _pick_rows(all_rows, help_key, {1, 2}) + _pick_rows(all_rows, quiet_key, {1}) + _pick_rows(all_rows, test_key, {1})
+    rows = (
+        _pick_rows(all_rows, help_key, {1, 2})
+        + _pick_rows(all_rows, quiet_key, {1})
+        + _pick_rows(all_rows, test_key, {1})
+    )
     rows_file = root / "rows.jsonl"
     raw = [json.loads(line) for line in (bench_data / "reward_data" / "train_data.jsonl").read_text().splitlines()]
     wanted = {(len(x.history), row_trace_key(x)) for x in rows}
@@ -260,7 +267,12 @@ def test_exports_load_with_datasets(built: Built) -> None:
     assert [(json.loads(r["completion"][0]["content"])["task"], r["label"]) for r in assist] == [
         ("Chart the budget by month", True), ("Email the budget to the team", False)]  # fmt: skip
     assert assist[0]["prompt"][0]["content"] == system_prompt()
-    assert [m["role"] for m in assist[0]["prompt"][1:]] == ["user", "assistant", "user"]
+    roles = [m["role"] for m in assist[0]["prompt"][1:]]
+    assert roles[-1] == "user" and assist[0]["prompt"][-1]["content"].endswith("The user sorts column B.")
+    # Read whole (before cutting): a silent answer stands between the two events.
+    uncut = read_kto_rows(Path(built.result.manifest.sources[2].path))
+    assert [m["role"] for m in uncut[0].prompt] == ["system", "user", "assistant", "user"]
+    assert json.loads(uncut[0].prompt[2]["content"])["task"] is None
 
 
 def test_sharegpt_matches_sft_and_the_card_states_the_counts(built: Built) -> None:
@@ -302,7 +314,7 @@ def test_a_rerun_resumes_from_the_work_file(built: Built, bench_data: Path) -> N
     assert work.read_text() == before  # same answers (temperature 0, response cache)
     gym_sft = [line for line in sft_before.splitlines() if line]
     assert (built.out / "sft.jsonl").read_text().splitlines() == gym_sft[: built.result.manifest.counts["gym_kept"]]
-    with pytest.raises(UserError, match="--max-retries|max_retries"):
+    with pytest.raises(UserError, match="max_retries"):
         build(options.model_copy(update={"max_retries": MAX_RETRIES + 1}), counter=chars)
 
 
@@ -322,6 +334,25 @@ def test_keep_test_traces_records_them_as_seen(bench_data: Path, tmp_path: Path,
     # Without a teacher the words are empty and the decision is the annotators'.
     answer = json.loads(_jsonl(tmp_path / "a" / "sft.jsonl")[0]["messages"][-1]["content"])
     assert (answer["purpose"], answer["thoughts"]) == ("", "")
+
+
+def test_a_target_prefers_a_task_the_agent_can_write() -> None:
+    history = [Event(time="1.0", text="The user opens a.py.")]
+
+    def row(task: str | None, accepts: list[bool], valid: bool = True, needed: bool = True) -> AnnotatedRow:
+        return AnnotatedRow(history=history, task=task, valid=valid, help_needed=needed, annotations=accepts,
+                            category="CD" if needed else "FA")  # fmt: skip
+
+    long, short, best = "x" * (TASK_CAP + 1), "Run the tests", "Explain the error " + "y" * TASK_CAP
+    assert (
+        decide("k", [row(None, [False, False], valid=False), row(long, [True, True]), row(short, [True, True])]).task
+        == short
+    )
+    # More accepting annotators win even over the cap (the annotators' choice is kept, and counted).
+    assert decide("k", [row(short, [True, True, False]), row(best, [True, True, True])]).task == best
+    assert decide("k", [row(short, [True, True], needed=False)] * 2).task is None  # no help needed: silence
+    dropped = decide("k", [row(short, [False, False], valid=False), row(None, [True, True])])
+    assert dropped.dropped and dropped.task is None  # help needed, no valid task
 
 
 # -- bad input: one line, exit 2 -----------------------------------------------------------------
@@ -373,7 +404,7 @@ def test_an_empty_result_is_one_line(tmp_path: Path, bench_data: Path) -> None:
 
 
 def test_a_missing_or_bad_manifest_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="manifest.json: missing"):
+    with pytest.raises(UserError, match=r"manifest\.json: missing"):
         load_dataset_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text('{"kind": "agent-sft+kto"}')
     with pytest.raises(UserError, match="field 'created'"):

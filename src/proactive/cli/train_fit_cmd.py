@@ -42,6 +42,9 @@ def _fit_command(kind: str, default_batch: int, run: Callable[[Any], Any]) -> Ca
         threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default 1; unused on GPU)."),
         beta: float = typer.Option(0.1, "--beta", help="KTO: pull towards the base model (ignored by sft)."),
         merge: bool = typer.Option(False, "--merge", help="Also merge the adapter into OUT/merged."),
+        checkpointing: bool = typer.Option(
+            True, "--gradient-checkpointing/--no-gradient-checkpointing", help="Less memory, more compute."
+        ),
     ) -> None:
         from proactive.train.finetune import FitOptions, LoraSettings
 
@@ -62,6 +65,7 @@ def _fit_command(kind: str, default_batch: int, run: Callable[[Any], Any]) -> Ca
             lora=LoraSettings(r=lora_r, alpha=lora_alpha, dropout=lora_dropout), epochs=epochs,
             max_steps=max_steps, lr=lr, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
             seed=seed, save_steps=save_steps, bf16=bf16, resume=resume, threads=threads, beta=beta,
+            gradient_checkpointing=checkpointing,
         )  # fmt: skip
         record = run(options)
         losses = record.losses

@@ -37,7 +37,7 @@ from proactive.train.conversation import (
 from proactive.train.exports import write_exports
 from proactive.train.gym_source import GymTargets, gym_outputs, read_gym_trace, records_summary, trace_files
 from proactive.train.manifest import DatasetManifest, SourceRef
-from proactive.train.rows_source import row_events, rows_outputs
+from proactive.train.rows_source import TASK_CAP, row_events, rows_outputs
 from proactive.types import AnnotatedRow
 
 WORK_DIR = "work"
@@ -115,7 +115,8 @@ def folder_sha256(files: Sequence[Path]) -> str:
 def _check_work_settings(work: Path, options: BuildOptions) -> None:
     """A resumed build must use the same teacher, judge and retries as the records it reuses."""
     wanted = {"teacher": options.model, "judge": options.judge, "max_retries": options.max_retries,
-              "max_tokens": options.max_tokens, "traces": str(options.traces)}  # fmt: skip
+              "max_tokens": options.max_tokens,
+              "traces": str(options.traces.resolve()) if options.traces else None}  # fmt: skip
     path = work / SETTINGS_FILE
     if path.is_file():
         try:
@@ -279,6 +280,10 @@ async def _collect(
         notes.append(f"rows: rows of the 12 ProactiveBench test traces {test_note}")
         notes.append(
             f"rows: help needed but no valid candidate -> dropped ({row_counts['rows_dropped_no_valid_candidate']})"
+        )
+        notes.append(
+            f"rows: {row_counts['rows_task_over_agent_cap']} target tasks are longer than the agent's {TASK_CAP}-"
+            "character task cap (kept, the annotators' words; among equally accepted candidates one that fits wins)"
         )
         words = f"written by the teacher {options.model}" if options.model else "empty (no --model given)"
         notes.append(f"rows: the decision is the annotators'; purpose/thoughts/message {words}")

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
+from rich.console import Console
 
 from proactive.errors import UserError, missing_extra
 from proactive.models import hf_load as base_model
 from proactive.train import fit_data
-from proactive.train.record import LossPoint, TrainingRecord, code_version, now, write_record
+from proactive.train.record import RECORD_FILE, LossPoint, TrainingRecord, code_version, now, read_record, write_record
 
 #: Attention and MLP projections of the Llama/Qwen/SmolLM families.
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CHECKPOINTS = "checkpoints"
 ADAPTER = "adapter"
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class LoraSettings(BaseModel):
@@ -54,10 +56,14 @@ class FitOptions(BaseModel):
     resume: bool = True
     threads: int | None = Field(default=None, description="torch CPU threads (default 1, ignored on GPU).")
     beta: float = Field(default=0.1, gt=0, description="KTO only: strength of the pull towards the base model.")
+    gradient_checkpointing: bool = Field(
+        default=True, description="Recompute activations in the backward pass: less memory, ~30% more compute."
+    )
 
     def hyper(self) -> dict[str, Any]:
         return self.model_dump(mode="json", include={"epochs", "max_steps", "lr", "batch_size", "grad_accum",
-                                                     "max_length", "save_steps", "bf16", "beta"})  # fmt: skip
+                                                     "max_length", "save_steps", "bf16", "beta",
+                                                     "gradient_checkpointing"})  # fmt: skip
 
 
 def lora_config(settings: LoraSettings) -> Any:
@@ -95,6 +101,7 @@ def common_args(options: FitOptions) -> dict[str, Any]:
         "seed": options.seed,
         "data_seed": options.seed,
         "bf16": options.bf16,
+        "gradient_checkpointing": options.gradient_checkpointing,
         "report_to": "none",
         "dataloader_num_workers": 0,
     }
@@ -139,6 +146,8 @@ def train_and_save(trainer: Any, options: FitOptions, kind: str, traces: list[st
     timer = _step_timer()
     trainer.add_callback(timer)
     resume_from = last_checkpoint(options.out) if options.resume else None
+    if resume_from is not None:
+        traces = _with_earlier_traces(options.out, traces)
     trainer.train(resume_from_checkpoint=resume_from)
     adapter = options.out / ADAPTER
     trainer.save_model(str(adapter))
@@ -168,6 +177,13 @@ def train_and_save(trainer: Any, options: FitOptions, kind: str, traces: list[st
     return record
 
 
+def _with_earlier_traces(out: Path, traces: list[str]) -> list[str]:
+    """A resumed adapter carries what the earlier run saw too, even if --data changed since."""
+    if not (out / RECORD_FILE).is_file():
+        return traces
+    return sorted(set(traces) | set(read_record(out).training_traces))
+
+
 def check_options(options: FitOptions) -> list[str]:
     """Refuse unusable inputs before loading a model; returns the datasets' training traces."""
     if not options.data:
@@ -177,6 +193,9 @@ def check_options(options: FitOptions) -> list[str]:
             raise UserError(f"{folder}: dataset folder not found (--data); build one with `proactive train build`")
     if options.out.exists() and not options.out.is_dir():
         raise UserError(f"{options.out}: --out must be a folder")
+    if not options.resume and last_checkpoint(options.out) is not None:
+        # starting over beside old checkpoints would let a later --resume pick up the wrong run
+        raise UserError(f"{options.out}: holds checkpoints of an earlier run; pass --resume or a new --out")
     return fit_data.training_traces(options.data)
 
 
@@ -191,13 +210,29 @@ def build_sft_trainer(options: FitOptions, rows: list[dict[str, Any]] | None = N
         rows = [row for folder in options.data for row in fit_data.read_sft(folder)]
     model, tokenizer = load_model_and_tokenizer(options)
     config = SFTConfig(**common_args(options), completion_only_loss=True)
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=config,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=lora_config(options.lora),
     )
+    kept: Any = trainer.train_dataset  # a map-style Dataset here (built from a list)
+    _check_kept(len(rows), len(kept), options.max_length)
+    return trainer
+
+
+def _check_kept(given: int, kept: int, max_length: int) -> None:
+    """TRL truncates from the end and drops rows whose target is cut off entirely: say so."""
+    if kept == 0:
+        raise UserError(
+            f"--max-length {max_length}: every row's prompt is longer than this, so no target is left to train on; "
+            "raise --max-length or rebuild the data with a smaller --token-budget"
+        )
+    if kept < given:
+        err.print(
+            f"warning: {given - kept} of {given} rows dropped: their target lies beyond --max-length {max_length}"
+        )
 
 
 def run_sft(options: FitOptions, after: Callable[[TrainingRecord], None] | None = None) -> TrainingRecord:

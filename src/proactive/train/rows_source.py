@@ -27,6 +27,8 @@ from proactive.train.conversation import KtoRow, SftExample, fixed_answer, plain
 from proactive.types import AnnotatedRow, is_silence
 
 FILL_TEMPLATE = "train_fill.j2"
+#: The longest task the agent's answer schema lets it write (grammar-capped at bench time).
+TASK_CAP = next(m.max_length for m in AgentAnswer.model_fields["task"].metadata if hasattr(m, "max_length"))
 
 
 class FillAnswer(BaseModel):
@@ -61,7 +63,9 @@ def decide(trace_key: str, rows: Sequence[AnnotatedRow]) -> RowEvent:
     valid = [r for r in rows if r.valid and row_task(r) is not None]
     if not valid:
         return event.model_copy(update={"dropped": True})
-    best = max(valid, key=lambda r: sum(r.annotations))  # max keeps the first of equals: file order
+    # Most accepting annotators first; among equals, one the agent can write (its task cap),
+    # then file order (max keeps the first of equals).
+    best = max(valid, key=lambda r: (sum(r.annotations), len(row_task(r) or "") <= TASK_CAP))
     return event.model_copy(update={"task": row_task(best)})
 
 
@@ -83,8 +87,8 @@ async def teacher_fill(model: ChatModel, prompt: list[Message], task: str | None
     try:
         result = await model.generate(messages, schema=FillAnswer, temperature=0.0, max_tokens=200)
         fill: FillAnswer = result.parsed
-        # The answer must still be a valid agent answer with the fixed task (caps included).
-        AgentAnswer(purpose=fill.purpose, thoughts=fill.thoughts, task=task, message=fill.message if task else "")
+        # The words must fit the agent's own answer (the task is the annotators', checked apart).
+        AgentAnswer(purpose=fill.purpose, thoughts=fill.thoughts, task=None, message=fill.message)
     except (ModelOutputError, ValidationError):
         return None
     return fill
@@ -97,7 +101,7 @@ async def rows_outputs(
     examples: list[SftExample] = []
     kto: list[KtoRow] = []
     counts = {"rows_events": len(events), "rows_kept": 0, "rows_dropped_no_valid_candidate": 0,
-              "rows_kept_silence": 0, "rows_fill_failed": 0}  # fmt: skip
+              "rows_kept_silence": 0, "rows_fill_failed": 0, "rows_task_over_agent_cap": 0}  # fmt: skip
     targets: dict[tuple[str, int], str] = {}
     for event in events:
         history = event.rows[0].history
@@ -124,4 +128,5 @@ async def rows_outputs(
                                    trace_key=event.trace_key, event_index=event.index))  # fmt: skip
         counts["rows_kept"] += 1
         counts["rows_kept_silence"] += event.task is None
+        counts["rows_task_over_agent_cap"] += len(event.task or "") > TASK_CAP
     return examples, kto, counts
