@@ -19,6 +19,22 @@ def bench_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def smollm2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M dequantized from its GGUF once per session into a Hugging Face folder.
+
+    Training tests load their base from here in about a second instead of dequantizing the
+    GGUF (~17 s) every time; the GGUF path itself is still exercised by the `hf/` tests.
+    """
+    from proactive.models import hf_load
+
+    folder = tmp_path_factory.mktemp("smollm2-hf")
+    source = hf_load.resolve_base("smollm2-135m")
+    hf_load.load_causal_lm(source).save_pretrained(str(folder), safe_serialization=True)
+    hf_load.load_tokenizer(source).save_pretrained(str(folder))
+    return folder
+
+
 @pytest.fixture()
 def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated state directory (caches, databases) for one test."""

@@ -38,12 +38,13 @@ def base() -> ChatModel:
 
 
 @pytest.fixture(scope="module")
-def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def adapter(tmp_path_factory: pytest.TempPathFactory, smollm2_folder: Path) -> Path:
     """An adapter trained hard (high learning rate) on one odd answer, so greedy output must move."""
     root = tmp_path_factory.mktemp("hf")
     data = write_dataset(root / "data", target="ZEBRA ZEBRA ZEBRA", count=4)
-    options = FitOptions(base=SMALL, data=[data], out=root / "run", max_steps=4, save_steps=4, batch_size=2,
-                         grad_accum=1, max_length=256, lr=2e-2, seed=0)  # fmt: skip
+    # trained on the dequantized folder (fast to load), applied below to the GGUF alias: the same weights
+    options = FitOptions(base=str(smollm2_folder), data=[data], out=root / "run", max_steps=4, save_steps=4,
+                         batch_size=2, grad_accum=1, max_length=256, lr=2e-2, seed=0)  # fmt: skip
     run_sft(options)
     return root / "run" / "adapter"
 

@@ -188,7 +188,10 @@ def test_follow_prints_new_events_and_stops_on_ctrl_c(feeder: Feeder, aw_server:
     env = {**os.environ, "PROACTIVE_HOME": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
     command = [str(BIN / "proactive"), "sense", "--aw-url", aw_server, "--since", "10", "--json", "--follow",
                "--interval", "0.3"]  # fmt: skip
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as from a terminal: a shell starts background jobs (`pytest ... &`) with SIGINT
+    # ignored, Python then installs no KeyboardInterrupt handler, and the child would inherit that.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         assert process.stdout is not None
         first = json.loads(process.stdout.readline())

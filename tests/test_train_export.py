@@ -35,13 +35,13 @@ def tools() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, tools: Path) -> tuple[Path, Path]:
+def exported(tmp_path_factory: pytest.TempPathFactory, tools: Path, smollm2_folder: Path) -> tuple[Path, Path]:
     """(merged folder, GGUF file) of a one-step adapter."""
     root = tmp_path_factory.mktemp("export")
-    options = FitOptions(base=SMALL, data=[write_dataset(root / "data")], out=root / "run", max_steps=1,
+    options = FitOptions(base=str(smollm2_folder), data=[write_dataset(root / "data")], out=root / "run", max_steps=1,
                          save_steps=1, batch_size=2, grad_accum=1, max_length=256, lr=1e-3)  # fmt: skip
     run_sft(options)
-    merged = merge_adapter(SMALL, root / "run" / "adapter", root / "merged")
+    merged = merge_adapter(str(smollm2_folder), root / "run" / "adapter", root / "merged")
     return merged, export_gguf(merged, root / "gguf" / "tuned.gguf", "q8_0")
 
 

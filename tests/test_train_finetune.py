@@ -48,10 +48,10 @@ def _loss(trainer: Any, batch: dict[str, Any]) -> float:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+def trained(tmp_path_factory: pytest.TempPathFactory, smollm2_folder: Path) -> Trained:
     """Two SFT steps on a fixed batch, its loss measured before and after."""
     root = tmp_path_factory.mktemp("sft")
-    options = _options(write_dataset(root / "data", TARGET), root / "run")
+    options = _options(write_dataset(root / "data", TARGET), root / "run", base=str(smollm2_folder))
     trainer = build_sft_trainer(options)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
     before = _loss(trainer, batch)
@@ -87,7 +87,7 @@ def test_adapter_and_training_record_are_saved(trained: Trained) -> None:
         record = read_record(place)
         assert record.training_traces == sorted(TRACES)
         assert record.steps == 2 and [point.step for point in record.losses] == [1, 2]
-        assert record.kind == "sft" and record.base == SMALL and record.seconds_per_step
+        assert record.kind == "sft" and record.base == trained.options.base and record.seconds_per_step
     assert (trained.options.out / "checkpoints" / "checkpoint-2").is_dir()
 
 
@@ -114,8 +114,9 @@ def test_resume_continues_the_step_count(trained: Trained) -> None:
         run_sft(options.model_copy(update={"resume": False}))
 
 
-def test_kto_trains_a_few_steps_and_saves_an_adapter(tmp_path: Path) -> None:
-    options = _options(write_dataset(tmp_path / "data"), tmp_path / "kto", max_steps=1, save_steps=1, lr=1e-3)
+def test_kto_trains_a_few_steps_and_saves_an_adapter(tmp_path: Path, smollm2_folder: Path) -> None:
+    options = _options(write_dataset(tmp_path / "data"), tmp_path / "kto", max_steps=1, save_steps=1, lr=1e-3,
+                       base=str(smollm2_folder))  # fmt: skip
     record = run_kto(options)
     assert record.kind == "kto" and record.steps == 1 and len(record.losses) == 1
     assert (tmp_path / "kto" / "adapter" / "adapter_model.safetensors").is_file()

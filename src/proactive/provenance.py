@@ -11,11 +11,15 @@ user allowed it (`--allow-seen`, then reported).
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from proactive import __version__
 from proactive.errors import UserError
 
 
@@ -66,3 +70,27 @@ def pick_for_trace(
             f"set (`proactive {role} train --loto`) or pass --allow-seen to accept the leak"
         )
     return chosen, seen
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """Package version, plus the git commit of the checkout when there is one (what learned parts record)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5, check=False).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
+
+
+def now_utc() -> str:
+    """The current time, ISO 8601 in UTC to the second (when an artifact was made)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -17,13 +17,11 @@ An annotator may revise their own label; nobody reads or changes another's.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from proactive.errors import UserError
+from proactive.sqlite_schema import Migration, create_private, migrate
 from proactive.types import Event
 
 REQUIRED_LABELS = 3
@@ -126,15 +125,6 @@ class ItemLike(Protocol):
     candidates: list[str]
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One schema step: `statements` run in order inside one transaction."""
-
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
 #: Ordered; version k is MIGRATIONS[k - 1]. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -163,26 +153,11 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-    "applied_at REAL NOT NULL)"
-)
 _ITEM_COLUMNS = "id, trace_id, step, setting, history_json, candidates_json"
 # One shared hasher (argon2id, the library's current defaults); it is thread-safe.
 _HASHER = PasswordHasher()
 # Verified against for unknown names, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
-
-
-def _create_private(path: Path) -> None:
-    """Make `path` exist with mode 0600 before SQLite opens it: it holds password hashes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        descriptor = os.open(path, flags, 0o600)
-    except OSError as error:
-        raise UserError(f"{path}: cannot open the annotation database ({error.strerror}); check --db") from error
-    os.close(descriptor)
 
 
 def _item(row: tuple[Any, ...]) -> Item:
@@ -216,7 +191,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        _create_private(self.path)
+        create_private(self.path, "the annotation database", "check --db")
         try:
             with self._connect() as db:
                 db.execute("PRAGMA journal_mode = WAL")  # persistent: later connections inherit it
@@ -256,26 +231,7 @@ class Store:
             return db.execute(sql, parameters).fetchall()
 
     def _migrate(self) -> None:
-        with self._write() as db:
-            db.execute(_MIGRATIONS_TABLE)
-            current = int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0])
-        if current > SCHEMA_VERSION:
-            raise UserError(
-                f"{self.path}: database schema version {current} is newer than this proactive knows "
-                f"({SCHEMA_VERSION}); upgrade proactive"
-            )
-        for step in MIGRATIONS[current:]:
-            with self._write() as db:
-                # Checked again inside the transaction: another process may have migrated meanwhile.
-                done = db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (step.version,)).fetchone()
-                if done is not None:
-                    continue
-                for statement in step.statements:
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (step.version, step.name, time.time()),
-                )
+        migrate(self._write, MIGRATIONS, self.path, applied_column="applied_at", newer_fix="upgrade proactive")
 
     def schema_version(self) -> int:
         """The highest migration applied to this file."""

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -35,6 +33,7 @@ from proactive.errors import UserError
 from proactive.fileio import write_atomic
 from proactive.sense.redact import redact
 from proactive.settings import state_dir
+from proactive.sqlite_schema import Migration, create_private, migrate
 from proactive.types import Event, Proposal
 
 Answer = Literal["accepted", "dismissed", "ignored"]
@@ -47,15 +46,6 @@ KTO_SYSTEM = (
     "You watch a person's computer activity, one event per message, and offer a task to help them "
     "when help is needed now."
 )
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One schema step: `statements` run in order inside the upgrade transaction."""
-
-    version: int
-    name: str
-    statements: tuple[str, ...]
 
 
 #: Ordered; version k is MIGRATIONS[k - 1]. Append only: a released step is never changed.
@@ -86,11 +76,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
-
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-    "applied REAL NOT NULL)"
-)
 
 
 class StoredProposal(BaseModel):
@@ -125,20 +110,6 @@ class StoredToolRun(BaseModel):
     at: float
 
 
-def _create_private(path: Path) -> None:
-    """Make `path` exist with mode 0600 before SQLite opens it (SQLite would use the umask's 0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        descriptor = os.open(path, flags, 0o600)
-    except OSError as error:
-        raise UserError(f"{path}: cannot open the assistant's database ({error.strerror}); check the path") from error
-    try:
-        os.fchmod(descriptor, 0o600)  # an older file with a wider mode is closed as well
-    finally:
-        os.close(descriptor)
-
-
 def _history_json(history: list[Event]) -> str:
     events = [{"time": redact(e.time), "text": redact(e.text), "source": e.source} for e in history]
     return json.dumps(events, ensure_ascii=False)
@@ -149,7 +120,7 @@ class AssistStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path if path is not None else state_dir() / DB_NAME
-        _create_private(self.path)
+        create_private(self.path, "the assistant's database", "check the path")
         self._lock = threading.Lock()
         # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE), one per write.
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -197,21 +168,8 @@ class AssistStore:
             return self._db.execute(sql, parameters).fetchall()
 
     def _migrate(self) -> None:
-        with self._write() as db:
-            db.execute(_MIGRATIONS_TABLE)
-            current = int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0])
-            if current > SCHEMA_VERSION:
-                raise UserError(
-                    f"{self.path}: database schema version {current} is newer than this proactive knows "
-                    f"({SCHEMA_VERSION}); upgrade proactive, or move the file aside to start a new log"
-                )
-            for step in MIGRATIONS[current:]:
-                for statement in step.statements:
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
-                    (step.version, step.name, time.time()),
-                )
+        migrate(self._write, MIGRATIONS, self.path, applied_column="applied",
+                newer_fix="upgrade proactive, or move the file aside to start a new log")  # fmt: skip
 
     def schema_version(self) -> int:
         """The highest migration applied to this file."""

@@ -13,19 +13,16 @@ refused unless the caller allows it explicitly.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from proactive import __version__
 from proactive.errors import UserError
 from proactive.fileio import write_atomic
 from proactive.judge.trained import JudgeModel
 from proactive.provenance import LotoIndex as BaseLotoIndex
-from proactive.provenance import pick_for_trace
+from proactive.provenance import file_sha256, pick_for_trace
 from proactive.settings import state_dir
 
 MODEL_FILE = "model.json"
@@ -67,34 +64,10 @@ def default_loto_dir() -> Path:
     return state_dir() / "judge-loto"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
-def code_version() -> str:
-    """Package version, plus the git commit of the checkout when there is one."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{__version__}+{commit}" if commit else __version__
 
 
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def save_artifact(folder: Path, model: JudgeModel, manifest: Manifest) -> None:

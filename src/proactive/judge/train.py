@@ -18,16 +18,14 @@ from proactive.judge.artifact import (
     INDEX_FILE,
     MODEL_FILE,
     Manifest,
-    code_version,
     default_artifact_dir,
-    file_sha256,
-    now_utc,
     save_artifact,
 )
 from proactive.judge.evaluate import AgreementReport, agreement_report
 from proactive.judge.features import FeatureBuilder
 from proactive.judge.loto import loto_probabilities, loto_report
 from proactive.judge.trained import TrainedSettings, fit_judge, rows_to_pairs
+from proactive.provenance import code_version, file_sha256, now_utc
 from proactive.types import AnnotatedRow
 
 

@@ -21,8 +21,8 @@ from proactive.data.labels import row_trace_key, trace_keys_by_id
 from proactive.data.loaders import load_reward_rows, load_test_traces
 from proactive.errors import DataError, UserError
 from proactive.fileio import write_atomic
-from proactive.judge.artifact import code_version, file_sha256, now_utc
 from proactive.judge.base import Judge, get_judge
+from proactive.provenance import code_version, file_sha256, now_utc
 from proactive.settings import data_dir
 from proactive.train.conversation import (
     DEFAULT_TOKENIZER,

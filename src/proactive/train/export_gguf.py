@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from proactive.errors import UserError
+from proactive.provenance import now_utc as now
 from proactive.settings import state_dir
-from proactive.train.record import now, read_record, write_record
+from proactive.train.record import read_record, write_record
 
 SDIST_VERSION = "0.3.36"  # the llama-cpp-python we run: its converter writes what it reads
 SDIST_NAME = f"llama_cpp_python-{SDIST_VERSION}.tar.gz"
@@ -100,6 +101,7 @@ def _tail(text: str, lines: int = 3) -> str:
 def convert(model: Path, out: Path, outtype: OutType) -> None:
     """Run llama.cpp's converter in a child process, writing `out`."""
     tool = converter_dir()
+    model, out = model.resolve(), out.resolve()  # the converter runs in its own folder: relative paths would break
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tool / "gguf-py"), str(tool)])}
     env.pop("NO_LOCAL_GGUF", None)  # use the gguf-py that matches this converter, not a newer installed one
     argv = [sys.executable, str(tool / "convert_hf_to_gguf.py"), str(model), "--outfile", str(out),

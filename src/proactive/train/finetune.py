@@ -18,8 +18,10 @@ from rich.console import Console
 
 from proactive.errors import UserError, missing_extra
 from proactive.models import hf_load as base_model
+from proactive.provenance import code_version
+from proactive.provenance import now_utc as now
 from proactive.train import fit_data
-from proactive.train.record import RECORD_FILE, LossPoint, TrainingRecord, code_version, now, read_record, write_record
+from proactive.train.record import RECORD_FILE, LossPoint, TrainingRecord, read_record, write_record
 
 #: Attention and MLP projections of the Llama/Qwen/SmolLM families.
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from proactive.errors import UserError
 from proactive.models import hf_load as base_model
-from proactive.train.record import now, read_record, write_record
+from proactive.provenance import now_utc as now
+from proactive.train.record import read_record, write_record
 
 
 def merge_adapter(base: str, adapter: Path, out: Path, threads: int | None = None) -> Path:

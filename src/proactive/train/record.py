@@ -6,14 +6,11 @@ and refuses a model whose data touched a scored trace, so every copy must carry 
 
 from __future__ import annotations
 
-import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from proactive import __version__
 from proactive.errors import DataError
 from proactive.fileio import write_atomic
 
@@ -46,24 +43,8 @@ class TrainingRecord(BaseModel):
     derived: list[str] = Field(default_factory=list, description="Later steps applied (merge, export-gguf ...).")
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def code_version() -> str:
-    """Package version, plus the git commit of the checkout when there is one."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{__version__}+{commit}" if commit else __version__
 
 
 def write_record(path: Path, record: TrainingRecord) -> None:
