@@ -151,19 +151,12 @@ class HfModel:
             with torch.inference_mode():
                 logits = model(input_ids=input_ids).logits[0, -1].float()
         probs = torch.softmax(logits, dim=-1)
-        owner: dict[int, str] = {}
-        for choice in choices:
-            for form in structured.choice_variants(choice):
-                tokens = tokenizer.encode(form, add_special_tokens=False)
-                if tokens and owner.setdefault(tokens[0], choice) != choice:
-                    raise UserError(
-                        f"model '{self.spec}': choices '{owner[tokens[0]]}' and '{choice}' start with the "
-                        "same token; use choices with distinct first words (e.g. 'yes'/'no', 'A'/'B')"
-                    )
-        mass: dict[str, float] = {}
-        for token, choice in owner.items():
-            mass[choice] = mass.get(choice, 0.0) + float(probs[token])
-        return mass
+
+        def first_token(text: str) -> int | None:
+            tokens = tokenizer.encode(text, add_special_tokens=False)
+            return int(tokens[0]) if tokens else None
+
+        return structured.first_token_mass(self.spec, choices, first_token, lambda token: float(probs[token]))
 
     # -- the ChatModel interface ------------------------------------------------------------
 

@@ -197,19 +197,12 @@ class LlamaModel:
         logits, llama = self._first_token_logits(messages)
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
-        owner: dict[int, str] = {}
-        for choice in choices:
-            for form in structured.choice_variants(choice):
-                tokens = llama.tokenize(form.encode(), add_bos=False, special=False)
-                if tokens and owner.setdefault(tokens[0], choice) != choice:
-                    raise UserError(
-                        f"model '{self.spec}': choices '{owner[tokens[0]]}' and '{choice}' start with the "
-                        "same token; use choices with distinct first words (e.g. 'yes'/'no', 'A'/'B')"
-                    )
-        mass: dict[str, float] = {}
-        for token, choice in owner.items():
-            mass[choice] = mass.get(choice, 0.0) + float(probs[token])
-        return mass
+
+        def first_token(text: str) -> int | None:
+            tokens = llama.tokenize(text.encode(), add_bos=False, special=False)
+            return int(tokens[0]) if tokens else None
+
+        return structured.first_token_mass(self.spec, choices, first_token, lambda token: float(probs[token]))
 
     # -- the ChatModel interface ------------------------------------------------------------
 

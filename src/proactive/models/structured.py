@@ -151,6 +151,30 @@ def choice_variants(choice: str) -> list[str]:
     return sorted(forms | {" " + form for form in forms})
 
 
+def first_token_mass(
+    spec: str, choices: Sequence[str], first_token: Callable[[str], int | None], probability: Callable[[int], float]
+) -> dict[str, float]:
+    """Probability mass on each choice's first tokens (over its `choice_variants` spellings).
+
+    `first_token(text)` is the backend's first token id of `text` (None if it has none) and
+    `probability(token)` the next-token probability. Two choices sharing a first token
+    cannot be told apart: a one-line error asks for distinct first words.
+    """
+    owner: dict[int, str] = {}
+    for choice in choices:
+        for form in choice_variants(choice):
+            token = first_token(form)
+            if token is not None and owner.setdefault(token, choice) != choice:
+                raise UserError(
+                    f"model '{spec}': choices '{owner[token]}' and '{choice}' start with the "
+                    "same token; use choices with distinct first words (e.g. 'yes'/'no', 'A'/'B')"
+                )
+    mass: dict[str, float] = {}
+    for token, choice in owner.items():
+        mass[choice] = mass.get(choice, 0.0) + probability(token)
+    return mass
+
+
 def normalise(spec: str, choices: Sequence[str], mass: dict[str, float]) -> dict[str, float]:
     """Scale the probability mass of each choice to sum to one; error if the model put none on them."""
     total = sum(mass.values())
