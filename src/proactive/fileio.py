@@ -9,9 +9,11 @@ intact, and at most a stray temporary file is left (removed when the error is se
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -50,3 +52,24 @@ def write_atomic_bytes(path: Path, data: bytes, durable: bool = True) -> None:
 def write_atomic(path: Path, text: str, durable: bool = True) -> None:
     """Replace `path` with `text` (UTF-8) atomically; see `write_atomic_bytes`."""
     write_atomic_bytes(path, text.encode("utf-8"), durable)
+
+
+def read_jsonl(path: Path) -> list[tuple[str, Any]]:
+    """The values of a JSON-lines file, each with its place ("line N"); blank lines are skipped.
+
+    A line that is not JSON is a `DataError` naming the file and the line, so every reader
+    of a JSONL file (reward rows, datasets, replay files) reports it the same way.
+    """
+    from proactive.errors import DataError
+
+    values: list[tuple[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"line {number}"
+            try:
+                values.append((where, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(path, where, "", f"invalid JSON ({exc.msg}); fix or delete the line") from None
+    return values

@@ -16,7 +16,6 @@ released data has rows with two) are left out and counted.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +25,9 @@ from pydantic import BaseModel, Field
 
 from proactive.annotate.export import build_rows
 from proactive.annotate.store import REQUIRED_LABELS, Store
-from proactive.data.loaders import load_reward_rows
+from proactive.data.loaders import parse_reward_row
 from proactive.errors import UserError
+from proactive.fileio import read_jsonl
 
 
 class Agreement(BaseModel):
@@ -86,17 +86,13 @@ def report(rows: Sequence[dict[str, Any]], raters: int = REQUIRED_LABELS) -> lis
 
 def rows_from_file(path: Path) -> list[dict[str, Any]]:
     """Reward rows of a JSONL file, checked by the reward loader (one-line errors), with `setting` if present."""
-    checked = load_reward_rows(path)
-    settings: list[Any] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                raw = json.loads(line)
-                settings.append(raw.get("setting") if isinstance(raw, dict) else None)
-    return [
-        {"pred_task": row.task, "annotation": row.annotations, "setting": setting}
-        for row, setting in zip(checked, settings, strict=True)
-    ]
+    if not path.is_file():
+        raise UserError(f"{path}: reward rows file not found; check --rows")
+    rows = []
+    for where, raw in read_jsonl(path):  # read once: checked by the reward parser, `setting` kept
+        row = parse_reward_row(raw, path, where)
+        rows.append({"pred_task": row.task, "annotation": row.annotations, "setting": raw.get("setting")})
+    return rows
 
 
 def rows_from_db(path: Path) -> list[dict[str, Any]]:

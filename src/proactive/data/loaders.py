@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from proactive.errors import DataError
+from proactive.fileio import read_jsonl
 from proactive.types import (
     CATEGORY_NAMES,
     AnnotatedRow,
@@ -137,18 +138,7 @@ def parse_reward_row(raw: Any, path: Path, where: str) -> AnnotatedRow:
 def load_reward_rows(path: Path) -> list[AnnotatedRow]:
     """Rows of a reward-format JSONL file (train_data.jsonl or any file of the same shape)."""
     _need(path)
-    rows: list[AnnotatedRow] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"line {number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, where, "", f"invalid JSON ({exc.msg})") from None
-            rows.append(parse_reward_row(raw, path, where))
-    return rows
+    return [parse_reward_row(raw, path, where) for where, raw in read_jsonl(path)]
 
 
 def _load_yaml(path: Path) -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib.metadata
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -176,9 +175,7 @@ class HfModel:
     def _with_schema(self, messages: Sequence[Message], schema: type[BaseModel] | None) -> list[Message]:
         if schema is None:
             return list(messages)
-        capped = structured.capped_schema(schema, self.options.max_string_length)
-        hint = "Answer with only a JSON object for this JSON schema: " + json.dumps(capped)
-        return [*messages, {"role": "system", "content": hint}]
+        return structured.with_schema_hint(messages, schema, self.options.max_string_length)
 
     async def generate(
         self,

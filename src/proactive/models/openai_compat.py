@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import math
 import os
 import time
@@ -146,10 +145,7 @@ class OpenAICompatModel:
             response_format = self._response_format(mode, schema)
             prompt = list(messages)
             if response_format is None:
-                instruction = "Answer with only a JSON object for this JSON schema: " + json.dumps(
-                    so.capped_schema(schema, self.options.max_string_length)
-                )
-                prompt = [*prompt, {"role": "system", "content": instruction}]
+                prompt = so.with_schema_hint(messages, schema, self.options.max_string_length)
             try:
                 extra = {"response_format": response_format} if response_format else {}
                 response = await self._create(prompt, **kwargs, **extra)

@@ -8,7 +8,6 @@ A request that is not in the file is an error naming the file, never a made-up a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from proactive.errors import DataError, UserError
+from proactive.fileio import read_jsonl
 from proactive.models.base import ChatModel, ChatResult, Message, Usage
 from proactive.models.cache import RECORD_ENV, request_key, revive
 from proactive.models.structured import ModelOutputError
@@ -26,17 +26,10 @@ def load_exchanges(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"{path}: replay file not found; record one with {RECORD_ENV}={path}")
     exchanges: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"line {number}", "", f"not valid JSON ({exc.msg})") from None
-            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
-                raise DataError(path, f"line {number}", "key", "expected a JSON object with a string 'key'")
-            exchanges[entry["key"]] = entry
+    for where, entry in read_jsonl(path):
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+            raise DataError(path, where, "key", "expected a JSON object with a string 'key'")
+        exchanges[entry["key"]] = entry
     return exchanges
 
 

@@ -151,6 +151,14 @@ def choice_variants(choice: str) -> list[str]:
     return sorted(forms | {" " + form for form in forms})
 
 
+def with_schema_hint(messages: Sequence[Message], schema: type[BaseModel], max_string_length: int) -> list[Message]:
+    """The conversation plus a system line giving the JSON schema: for backends with no grammar or
+    response_format (transformers, an OpenAI-compatible server without structured output)."""
+    capped = capped_schema(schema, max_string_length)
+    hint = "Answer with only a JSON object for this JSON schema: " + json.dumps(capped)
+    return [*messages, {"role": "system", "content": hint}]
+
+
 def first_token_mass(
     spec: str, choices: Sequence[str], first_token: Callable[[str], int | None], probability: Callable[[int], float]
 ) -> dict[str, float]:

@@ -20,7 +20,7 @@ from proactive.agent.base import AgentConfig
 from proactive.data.labels import row_trace_key, trace_keys_by_id
 from proactive.data.loaders import load_reward_rows, load_test_traces
 from proactive.errors import DataError, UserError
-from proactive.fileio import write_atomic
+from proactive.fileio import read_jsonl, write_atomic
 from proactive.judge.base import Judge, get_judge
 from proactive.provenance import code_version, file_sha256, now_utc
 from proactive.settings import data_dir
@@ -195,14 +195,10 @@ def read_kto_rows(path: Path) -> list[KtoRow]:
     from proactive.agent.llm_agent import system_prompt
 
     rows: list[KtoRow] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"line {number}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, where, "", f"invalid JSON ({exc.msg})") from None
+    for where, raw in read_jsonl(path):
+        if not isinstance(raw, dict):
+            fix = "expected a JSON object per line; export with `assist export --format kto`"
+            raise DataError(path, where, "", fix)
         prompt, completion, label = raw.get("prompt"), raw.get("completion"), raw.get("label")
         if not isinstance(prompt, list) or not all(
             isinstance(m, dict) and {"role", "content"} <= m.keys() for m in prompt

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from proactive.errors import DataError, UserError
+from proactive.fileio import read_jsonl
 
 SFT_FILE = "sft.jsonl"
 KTO_FILE = "kto.jsonl"
@@ -22,17 +23,10 @@ def _rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise UserError(f"{path}: not found; build the dataset with `proactive train build --out {path.parent}`")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"line {number}", "", f"not JSON ({exc.msg}); fix or delete the line") from None
-            if not isinstance(row, dict):
-                raise DataError(path, f"line {number}", "", "expected a JSON object per line")
-            rows.append((number, row))
+    for where, row in read_jsonl(path):
+        if not isinstance(row, dict):
+            raise DataError(path, where, "", "expected a JSON object per line")
+        rows.append((int(where.removeprefix("line ")), row))
     if not rows:
         raise DataError(path, "", "", "no rows; build the dataset again with more traces or annotations")
     return rows
