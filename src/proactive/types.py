@@ -208,15 +208,10 @@ class AgentConfig(BaseModel):
     """Options shared by agent factories; each agent reads what it needs."""
 
     model: str | None = Field(default=None, description="Chat model spec, e.g. 'local/qwen2.5-coder-1.5b'.")
-    gate: str | None = Field(default=None, description="Gate name or artifact folder (gated agent).")
+    gate: str | None = Field(
+        default=None, description="Gate: 'default', 'llm' or a gate folder (gated agent; None means 'default')."
+    )
     threshold: float | None = Field(default=None, description="Gate threshold override.")
     max_tokens: int = Field(default=320, description="Generation cap per answer.")
     temperature: float = Field(default=0.0, description="Sampling temperature.")
-    trace_key: str | None = Field(
-        default=None,
-        description="Identity of the trace about to be run (first event 'time|text'), so agents with "
-        "learned parts can pick or refuse a model that was trained on it.",
-    )
-    allow_seen: bool = Field(
-        default=False, description="Allow learned parts trained on the trace being scored (reported)."
-    )
+

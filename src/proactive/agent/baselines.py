@@ -7,7 +7,7 @@ about *when* to speak.
 
 from __future__ import annotations
 
-from proactive.agent.base import AgentConfig, Observation
+from proactive.agent.base import AgentConfig, AgentStep, Observation
 from proactive.types import Proposal
 
 #: The generic offer the `always` agent makes at every event.
@@ -19,13 +19,14 @@ class AlwaysAgent:
 
     name = "always"
 
-    async def __call__(self, observation: Observation) -> Proposal:
-        return Proposal(
+    async def __call__(self, observation: Observation) -> AgentStep:
+        proposal = Proposal(
             task=GENERIC_TASK,
             purpose="unknown",
             thoughts="always propose",
             message="Can I help with what you are doing?",
         )
+        return AgentStep(proposal=proposal)
 
 
 class NeverAgent:
@@ -33,8 +34,8 @@ class NeverAgent:
 
     name = "never"
 
-    async def __call__(self, observation: Observation) -> Proposal:
-        return Proposal(task=None, purpose="unknown", thoughts="never propose")
+    async def __call__(self, observation: Observation) -> AgentStep:
+        return AgentStep(proposal=Proposal(task=None, purpose="unknown", thoughts="never propose"))
 
 
 def always(config: AgentConfig | None = None) -> AlwaysAgent:

@@ -1,32 +1,34 @@
-"""The `gated` agent: a cheap gate decides *when*, the `llm` agent writes *what*.
+"""The `gated` agent (the default): a gate decides *when*, the offer writer decides *what*, or declines.
 
-After each event the gate gives a probability that help is needed. Below the user's
-effective threshold the agent stays silent without touching the LLM (the writer is not
-even loaded until the gate first opens); at or above it, the `llm` agent in writer mode (a task is required: the gate
-already decided to speak) writes the task.
+After each event the gate gives a probability that help would be welcome now. Below the
+person's effective threshold the agent stays silent without touching the writer (which is
+not even loaded until the gate first opens). At or above it, the offer writer
+(`agent/writer.py`) writes one task line that names its object, or declines, and then
+the agent is silent too and the person sees nothing.
 
-The gate comes from `AgentConfig.gate`:
-
-- a folder from `proactive gate train --loto` (one gate per test trace + a full gate):
-  the gate trained *without* `config.trace_key` is picked;
-- a single gate folder: refused when its manifest lists `config.trace_key`, unless
-  `config.allow_seen` (then `gate_saw_trace` is True so the report can say so);
-- the name `llm`: the LLM gate on `config.model`.
+The agent never hears of traces: whoever builds it hands it its gate (the bench picks
+each trace's leave-one-trace-out gate; the live assistant the full one). Built from a
+config alone, `config.gate` names the gate: a gate folder or LOTO set (its `full` gate),
+`llm` (the yes/no gate on `config.model`), or `default` (the shipped gate set, built on
+first use: `gate/default.py`).
 """
 
 from __future__ import annotations
 
-from proactive.agent.base import Agent, AgentConfig, Observation
-from proactive.agent.llm_agent import create as create_llm_agent
+from proactive.agent.base import AgentConfig, AgentStep, Observation
+from proactive.agent.writer import OfferWriter, proposal_of
 from proactive.errors import UserError
-from proactive.gate.base import GATES, Gate
+from proactive.gate.base import Gate
 from proactive.gate.threshold import UserThreshold
-from proactive.models.base import Usage
-from proactive.types import Event, Proposal
+from proactive.models.base import shared_model
+from proactive.types import Proposal
+
+#: Generation cap of the writer: a JSON object with one short task line.
+WRITER_MAX_TOKENS = 48
 
 
 class GatedAgent:
-    """Agent protocol implementation: gate + lazily built writer."""
+    """Agent protocol implementation: gate + lazily built offer writer."""
 
     name = "gated"
 
@@ -35,92 +37,51 @@ class GatedAgent:
         self.config = config
         #: Per-user threshold; the live assistant calls `user_threshold.record(outcome)`.
         self.user_threshold = UserThreshold(base=gate.threshold)
-        #: True when the gate was trained on the trace being scored (only with allow_seen).
-        self.gate_saw_trace = bool(getattr(gate, "saw_trace", False))
-        self._writer: Agent | None = None
+        self._writer: OfferWriter | None = None
         self.writer_calls = 0
-        #: Token usage of the latest writer call (None after a silent event: no LLM cost).
-        self.last_usage: Usage | None = None
-        self.last_cached = False
-        #: True when the writer's latest answer failed its schema (it still proposed: see llm_agent).
-        self.last_invalid = False
-        self.last_problem = ""
+        self.declined = 0
 
-    def _writer_agent(self) -> Agent:
+    def _writer_for(self) -> OfferWriter:
         if self._writer is None:
-            self._writer = create_llm_agent(self.config, must_propose=True)
+            if not self.config.model:
+                raise UserError(
+                    "agent 'gated' needs a writer model: pass --model, e.g. --model local/qwen2.5-coder-1.5b"
+                )
+            # One model object per spec (an LLM gate on the same spec gets the same one), so
+            # the gate's and the writer's prompts share one KV prefix.
+            model = shared_model(self.config.model)
+            max_tokens = min(self.config.max_tokens, WRITER_MAX_TOKENS)
+            self._writer = OfferWriter(model, max_tokens=max_tokens, temperature=self.config.temperature)
         return self._writer
 
-    async def __call__(self, observation: Observation) -> Proposal:
+    async def __call__(self, observation: Observation) -> AgentStep:
         probability = await self.gate(observation)
-        self.last_usage, self.last_cached, self.last_invalid, self.last_problem = None, False, False, ""
         if not self.user_threshold.opens(probability):
-            return Proposal(task=None, gate_probability=probability)
+            return AgentStep(proposal=Proposal(task=None, gate_probability=probability))
         self.writer_calls += 1
-        writer = self._writer_agent()
-        proposal = await writer(writer_view(observation))
-        self.last_usage = getattr(writer, "last_usage", None)
-        self.last_cached = bool(getattr(writer, "last_cached", False))
-        self.last_invalid = bool(getattr(writer, "last_invalid", False))
-        self.last_problem = str(getattr(writer, "last_problem", ""))
-        return proposal.model_copy(update={"gate_probability": probability})
+        offer = await self._writer_for().write(observation)
+        if offer.task is None:
+            self.declined += 1
+        return AgentStep(
+            proposal=proposal_of(offer, probability), usage=offer.usage, cached=offer.cached,
+            invalid=offer.invalid, problem=offer.problem,
+        )  # fmt: skip
 
     @property
     def provenance(self) -> str:
         """One line for the run report: which gate, and whether it saw the scored trace."""
-        where = self.config.gate or self.gate.name
-        if self.gate_saw_trace:
-            return f"gate {where}: TRAINED ON THE SCORED TRACE (allowed by --allow-seen)"
-        if self.gate.name == "llm":
-            return f"gate llm on {self.config.model}: no training, threshold {self.gate.threshold:.3f}"
-        return f"gate {where}: trained without the scored trace (checked against its manifest)"
+        note = getattr(self.gate, "provenance", None)
+        where = str(note) if note else f"gate {self.gate.name}"
+        return f"{where}; writer {self.config.model} declined {self.declined} of {self.writer_calls} openings"
 
     def close(self) -> None:
-        """Hand the writer's model back (the bench runner calls this after each trace)."""
-        close = getattr(self._writer, "close", None)
-        if callable(close):
-            close()
+        """Nothing to hand back: the writer's model is shared through the model layer."""
 
 
-def _gate_silenced(proposal: Proposal) -> bool:
-    """A silence the gate produced (the writer never saw that event)."""
-    return proposal.is_silence and proposal.gate_probability is not None and not (proposal.thoughts or proposal.purpose)
+def create(config: AgentConfig, gate: Gate | None = None) -> GatedAgent:
+    """Agent registry factory: `gate` as given (bench: per trace), else built from `config.gate`."""
+    if gate is None:
+        from proactive.gate.base import build_gate
 
-
-def writer_view(observation: Observation) -> Observation:
-    """The history as the writer should see it: gate-silenced events folded into the next one.
-
-    The writer treats earlier proposals as its own answers; shown the gate's silences as
-    answers, a 1.5B writer copied them and fell silent where the gate had opened (first
-    bench run: gate opened on 140 events, writer spoke on 53). So events the gate kept
-    quiet on are joined, in order, into the sentence of the next event the writer sees,
-    and only the writer's own answers remain. Deterministic, so the KV prefix is reused.
-    """
-    history: list[Event] = []
-    previous: list[Proposal] = []
-    pending: list[str] = []
-    events = observation.history
-    for index, event in enumerate(events):
-        pending.append(event.text)
-        earlier = observation.previous[index] if index < min(len(events) - 1, len(observation.previous)) else None
-        if earlier is not None and _gate_silenced(earlier):
-            continue
-        history.append(event.model_copy(update={"text": " Then: ".join(pending)}))
-        pending = []
-        if earlier is not None:
-            previous.append(earlier)
-    return Observation(history=history, previous=previous, feedback=[None] * len(previous))
-
-
-def _build_gate(config: AgentConfig) -> Gate:
-    spec = config.gate
-    if not spec:
-        raise UserError("the gated agent needs --gate DIR (from `proactive gate train --loto`) or --gate llm")
-    name = "llm" if spec == "llm" else "trained"
-    gate: Gate = GATES.factory(name)(config)
-    return gate
-
-
-def create(config: AgentConfig) -> GatedAgent:
-    """Agent registry factory."""
-    return GatedAgent(_build_gate(config), config)
+        gate = build_gate(config)
+    return GatedAgent(gate, config)

@@ -6,7 +6,7 @@ object (purpose, thoughts, task or null, message), grammar-constrained through t
 model layer's schema support; a task of null, "", "null" or "None." is silence.
 
 An answer that still fails its schema after the model layer's repair retry is an
-*invalid answer*: `last_invalid` says so, and the bench counts it. The `llm` agent
+*invalid answer*: the returned `AgentStep.invalid` says so, and the bench counts it. The `llm` agent
 records it as silence. A writer that must propose (the `gated` agent's) never returns
 silence: it keeps the task the invalid answer did complete, else asks once more for the
 task alone (`agent_writer_strict.j2`), else raises `ModelOutputError`.
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, field_validator
 
-from proactive.agent.base import AgentConfig, Observation
+from proactive.agent.base import AgentConfig, AgentStep, Observation
 from proactive.errors import UserError
 from proactive.models.base import ChatModel, Message, Usage, get_model
 from proactive.models.structured import ModelOutputError, add_usage
@@ -171,11 +171,6 @@ class LLMAgent:
         self.system = render(template).strip()
         self.answers: list[str] = []  # raw answer texts, one per earlier event
         self.must_propose = must_propose
-        self.last_usage: Usage | None = None
-        self.last_cached = False
-        #: True when the latest answer failed its schema after the repair retry, and why.
-        self.last_invalid = False
-        self.last_problem = ""
 
     def messages(self, observation: Observation) -> list[Message]:
         """System prompt, then event turns and answer turns alternating, ending on the new event."""
@@ -186,31 +181,28 @@ class LLMAgent:
             self.answers = [answer_text(p) for p in observation.previous]
         return conversation(self.system, history, self.answers)
 
-    async def __call__(self, observation: Observation) -> Proposal:
+    async def __call__(self, observation: Observation) -> AgentStep:
         messages = self.messages(observation)
-        self.last_invalid, self.last_problem = False, ""
         try:
             result = await self.model.generate(
                 messages, schema=self.schema, temperature=self.config.temperature, max_tokens=self.config.max_tokens
             )
         except ModelOutputError as exc:
-            self.last_invalid, self.last_problem = True, exc.problem
-            self.last_usage, self.last_cached = exc.usage, False
-            proposal = await self._after_invalid(messages, exc)
+            proposal, usage = await self._after_invalid(messages, exc)
             # The conversation goes on from a valid answer without diagnostics (a small model
             # copies whatever its earlier turns say); a resume rebuilds the same text.
             self.answers.append(answer_text(proposal))
-            return proposal
-        self.last_usage, self.last_cached = result.usage, result.cached
+            return AgentStep(proposal=proposal, usage=usage, invalid=True, problem=exc.problem)
         answer: AgentAnswer | WriterAnswer = result.parsed
         self.answers.append(result.text)
         task = None if is_silence(answer.task) else (answer.task or "").strip()
-        return Proposal(task=task, purpose=answer.purpose, thoughts=answer.thoughts, message=answer.message)
+        proposal = Proposal(task=task, purpose=answer.purpose, thoughts=answer.thoughts, message=answer.message)
+        return AgentStep(proposal=proposal, usage=result.usage, cached=result.cached)
 
-    async def _after_invalid(self, messages: list[Message], exc: ModelOutputError) -> Proposal:
-        """The proposal after an invalid answer: silence for the `llm` agent, a task for a writer."""
+    async def _after_invalid(self, messages: list[Message], exc: ModelOutputError) -> tuple[Proposal, Usage | None]:
+        """The proposal after an invalid answer (silence for the `llm` agent, a task for a writer), and the tokens."""
         if not self.must_propose:
-            return Proposal(task=None)
+            return Proposal(task=None), exc.usage
         # The writer keeps whatever the model completed (its purpose, thoughts, task), and
         # asks for the task alone only when the task itself was cut or spelled silence.
         fields = complete_fields(exc.answer)
@@ -218,7 +210,7 @@ class LLMAgent:
                         message=fields.get("message", ""))  # fmt: skip
         salvaged = salvaged_task(exc.answer)
         if salvaged is not None:
-            return kept.model_copy(update={"task": salvaged})
+            return kept.model_copy(update={"task": salvaged}), exc.usage
         strict = render(WRITER_STRICT_TEMPLATE, problem=exc.problem[:160]).strip()
         retry: list[Message] = [*messages, {"role": "assistant", "content": exc.answer},
                                 {"role": "user", "content": strict}]  # fmt: skip
@@ -233,9 +225,8 @@ class LLMAgent:
                 "raise --max-tokens or use a stronger model",
                 answer=last.answer, problem=last.problem,
             ) from None
-        self.last_usage = add_usage(self.last_usage, result.usage) if self.last_usage else result.usage
-        self.last_cached = False
-        return kept.model_copy(update={"task": result.parsed.task})
+        usage = add_usage(exc.usage, result.usage) if exc.usage else result.usage
+        return kept.model_copy(update={"task": result.parsed.task}), usage
 
     def close(self) -> None:
         """Give the model back for the next trace."""

@@ -116,7 +116,7 @@ class CandidateRun:
             for index in range(len(trace.events)):
                 observation = Observation(history=trace.events[: index + 1], previous=previous)
                 try:
-                    proposal = await agent(observation)
+                    proposal = (await agent(observation)).proposal
                 except ModelOutputError:
                     # Counted in run.json; the conversation goes on as if the model kept silent.
                     self.failures += 1

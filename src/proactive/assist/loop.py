@@ -142,7 +142,7 @@ class AssistLoop:
             history=list(self.history), previous=list(self.previous), feedback=list(self.feedback)
         )
         threshold = self.threshold.effective
-        proposal = await self.agent(observation)
+        proposal = (await self.agent(observation)).proposal
         self.previous.append(proposal)
         self.feedback.append(None)
         result = StepResult(

@@ -26,13 +26,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from proactive.agent.base import Agent, AgentConfig, Observation, get_agent
+from proactive.agent.base import Agent, AgentConfig, AgentStep, Observation, get_agent
 from proactive.assist.attention import Attention
 from proactive.assist.loop import Answer, AssistLoop, StepResult, trace_moments
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import load_trace_file
 from proactive.errors import UserError
-from proactive.gate.base import GATES, Gate
+from proactive.gate.base import Gate
+from proactive.gate.choose import choose_gate
 from proactive.gate.threshold import Outcome, UserThreshold
 from proactive.judge.base import Judge
 from proactive.types import Proposal, Trace, silence_form
@@ -58,15 +59,18 @@ class CandidateAgent:
         self.trace = trace
         self.user_threshold = UserThreshold(base=gate.threshold)
 
-    async def __call__(self, observation: Observation) -> Proposal:
+    async def __call__(self, observation: Observation) -> AgentStep:
         probability = await self.gate(observation)
         if not self.user_threshold.opens(probability):
-            return Proposal(task=None, gate_probability=probability)
+            return AgentStep(proposal=Proposal(task=None, gate_probability=probability))
         index = len(observation.history) - 1
         options = self.trace.candidates[index] if index < len(self.trace.candidates) else []
         if not options:
-            return Proposal(task=None, gate_probability=probability, thoughts="gate open, no candidate")
-        return Proposal(task=options[0], gate_probability=probability, purpose="first released candidate")
+            silent = Proposal(task=None, gate_probability=probability, thoughts="gate open, no candidate")
+            return AgentStep(proposal=silent)
+        return AgentStep(
+            proposal=Proposal(task=options[0], gate_probability=probability, purpose="first released candidate")
+        )
 
 
 class SimulatedPerson:
@@ -181,13 +185,15 @@ def hour_rows(steps: Sequence[StepResult], start: float) -> list[HourRow]:
 
 
 def _agent_for(trace: Trace, agent: str, gate: str, model: str | None) -> Agent:
-    config = AgentConfig(gate=gate, model=model, trace_key=trace_key_of_events(trace.events))
+    config = AgentConfig(gate=gate, model=model)
+    # Evaluation code: the trace's gate is the one fitted without it (the agent never sees the key).
+    chosen = choose_gate(gate, model, None, trace_key_of_events(trace.events), allow_seen=False)
     if agent == "candidates":
-        return CandidateAgent(GATES.factory("trained")(config), trace)
+        return CandidateAgent(chosen, trace)
     if agent == "gated":
         if not model:
             raise UserError("simulate --agent gated needs --model (e.g. local/qwen2.5-coder-0.5b)")
-        return get_agent("gated", config)
+        return get_agent("gated", config, gate=chosen)
     raise UserError(f"simulate --agent {agent}: expected 'candidates' or 'gated'")
 
 

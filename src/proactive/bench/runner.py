@@ -21,15 +21,24 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from proactive import __version__
-from proactive.agent.base import AGENTS, AGENTS_NEEDING_MODEL, AgentConfig, Observation, get_agent
+from proactive.agent.base import (
+    AGENTS,
+    AGENTS_NEEDING_MODEL,
+    AGENTS_WITH_GATE,
+    AgentConfig,
+    AgentStep,
+    Observation,
+    get_agent,
+)
 from proactive.bench.store import EventRecord, RunFolder
 from proactive.data.fetch import folder_hash
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import load_test_traces
 from proactive.errors import UserError
+from proactive.gate.choose import choose_gate
 from proactive.judge.base import JUDGES, Judge, get_judge
 from proactive.judge.per_trace import TraceJudges, judges_for_traces
-from proactive.models.base import Usage, check_spec
+from proactive.models.base import check_spec
 from proactive.types import Trace
 
 #: Settings that define what a run computes; a resumed run must match them exactly.
@@ -86,16 +95,11 @@ def check_settings(settings: RunSettings) -> None:
     if settings.model:
         check_spec(settings.model)
     gate = settings.gate
-    if gate and gate != "llm":
+    if gate and gate not in ("llm", "default"):
         from proactive.gate.artifact import check_gate_folder
+        from proactive.gate.choose import gate_folder
 
-        folder = Path(gate).expanduser()
-        if not folder.is_dir():
-            raise UserError(
-                f"--gate {gate}: no such gate folder; train one with `proactive gate train --loto --out DIR` "
-                "or pass --gate llm"
-            )
-        check_gate_folder(folder)
+        check_gate_folder(gate_folder(gate))
 
 
 def code_version() -> str:
@@ -272,9 +276,16 @@ async def run_trace(state: RunState, trace: Trace, judge: Judge | None, advance:
         return None
     config = AgentConfig(
         model=settings.model, gate=settings.gate, threshold=settings.threshold, max_tokens=settings.max_tokens,
-        temperature=settings.temperature, trace_key=trace_key_of_events(trace.events), allow_seen=settings.allow_seen,
+        temperature=settings.temperature,
     )  # fmt: skip
-    agent = get_agent(settings.agent, config)
+    if settings.agent in AGENTS_WITH_GATE:
+        # The trace's identity stays here: the bench picks the gate fitted without this
+        # trace (or refuses one that saw it) and hands it to the agent.
+        gate = choose_gate(settings.gate, settings.model, settings.threshold, trace_key_of_events(trace.events),
+                           settings.allow_seen, Path(settings.data) if settings.data else None)  # fmt: skip
+        agent = get_agent(settings.agent, config, gate=gate)
+    else:
+        agent = get_agent(settings.agent, config)
     log = state.folder.log(trace.id)
     try:
         for index in range(len(records), len(trace.events)):
@@ -304,9 +315,9 @@ async def run_event(
         history=history, previous=[r.proposal for r in records], feedback=[None] * len(records)
     )
     started = time.perf_counter()
-    proposal = await agent(observation)
+    step: AgentStep = await agent(observation)
+    proposal = step.proposal
     agent_seconds = time.perf_counter() - started
-    usage: Usage | None = getattr(agent, "last_usage", None)
     judgement = None
     started = time.perf_counter()
     if judge is not None:
@@ -314,8 +325,7 @@ async def run_event(
     event = trace.events[index]
     return EventRecord(
         index=index, time=event.time, event=event.text, proposal=proposal, judgement=judgement,
-        usage=usage, cached=bool(getattr(agent, "last_cached", False)),
-        invalid=bool(getattr(agent, "last_invalid", False)), invalid_reason=str(getattr(agent, "last_problem", "")),
+        usage=step.usage, cached=step.cached, invalid=step.invalid, invalid_reason=step.problem,
         agent_seconds=agent_seconds,
         judge_seconds=time.perf_counter() - started, session=session, at=time.time(),
     )  # fmt: skip
@@ -339,6 +349,14 @@ def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None
     check_settings(settings)
     settings = settings.model_copy(update={"data": str(data), "data_hash": folder_hash(data)})
     traces = select_traces(data, settings.split, settings.traces, settings.limit)
+    if settings.agent in AGENTS_WITH_GATE and (settings.gate or "default") == "default":
+        from proactive.gate.default import default_gate_folder
+
+        default_gate_folder(data)  # built on first use, before the run folder exists
+    if settings.agent in AGENTS_WITH_GATE:  # a gate that saw a scored trace is refused before anything is written
+        for trace in traces:
+            choose_gate(settings.gate, settings.model, settings.threshold, trace_key_of_events(trace.events),
+                        settings.allow_seen, data)  # fmt: skip
     judges = plan_judges(settings, data, traces)  # may refuse: before run.json exists
     model_record = plan_model(settings, traces)  # may refuse too
     state = open_run(out, settings, traces)

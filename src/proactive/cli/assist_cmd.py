@@ -79,7 +79,9 @@ def assist(
     ctx: typer.Context,
     agent: str = typer.Option("gated", "--agent", help="Agent: gated (gate + writer), llm, always (no model)."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", help="Chat model for the writer and the tools."),
-    gate: str | None = typer.Option(None, "--gate", help="Gate folder (from `proactive gate train`) or 'llm'."),
+    gate: str | None = typer.Option(
+        None, "--gate", help="Gate: default (the shipped set, built on first use), llm, or a gate folder."
+    ),
     aw_url: str = typer.Option("http://127.0.0.1:5600", "--aw-url", help="ActivityWatch server (live mode)."),
     interval: float = typer.Option(10.0, "--interval", help="Seconds between polls of ActivityWatch."),
     replay: Path | None = typer.Option(None, "--replay", help="Replay a ProactiveBench-format trace in the terminal."),

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Score proactive agents on ProactiveBench.", no_args_is_help=True)
 
+#: The writer model when none is named (the embedded default, `proactive models pull`).
+DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 DataOption = typer.Option(None, "--data", help="ProactiveBench folder (default: $PROACTIVEBENCH_DIR).")
 SamplesOption = typer.Option(BOOTSTRAP_SAMPLES, "--samples", help="Bootstrap resamples for the 95% intervals.")
 
@@ -65,15 +67,21 @@ def _split_list(values: list[str] | None) -> list[str] | None:
 
 @app.command("run")
 def run_command(
-    agent: str = typer.Option(..., "--agent", help="Agent name: llm, gated, always, never."),
+    agent: str = typer.Option(
+        "gated", "--agent", help="Agent name: gated (default: gate + offer writer), llm, always, never."
+    ),
     out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
-    model: str | None = typer.Option(None, "--model", help="Chat model, e.g. local/qwen2.5-coder-1.5b."),
+    model: str | None = typer.Option(
+        None, "--model", help="Chat model of llm/gated (default local/qwen2.5-coder-1.5b)."
+    ),
     judge: str = typer.Option(
         "human-labels",
         "--judge",
         help="Judge: human-labels, llm, trained, trained-loto, or a trained-judge / LOTO-set folder; 'none' skips.",
     ),
-    gate: str | None = typer.Option(None, "--gate", help="Gate name or artifact folder (gated agent)."),
+    gate: str | None = typer.Option(
+        None, "--gate", help="Gate of the gated agent: default (built on first use), llm, or a gate / LOTO folder."
+    ),
     threshold: float | None = typer.Option(None, "--threshold", help="Gate threshold override."),
     data: Path | None = DataOption,
     split: str = typer.Option("real_average", "--split", help="real_average, real_coding or real_writing."),
@@ -91,11 +99,16 @@ def run_command(
     event_delay: float = typer.Option(0.0, "--event-delay", hidden=True, help="Pause after each event (tests)."),
 ) -> None:
     """Run AGENT on the test traces event by event (resumable), then score and report."""
+    from proactive.agent.base import AGENTS_NEEDING_MODEL, AGENTS_WITH_GATE
     from proactive.bench.evaluate import BASELINE_DIR
     from proactive.bench.runner import RunSettings, run_bench
 
     folder = data_dir(data)
     console = Console(stderr=True)
+    if agent in AGENTS_NEEDING_MODEL and model is None:
+        model = DEFAULT_MODEL
+    if agent in AGENTS_WITH_GATE and gate is None:
+        gate = "default"
     settings = RunSettings(
         agent=agent, model=model, judge=None if judge == "none" else judge, gate=gate, threshold=threshold,
         split=split, traces=_split_list(traces), limit=limit, max_tokens=max_tokens, temperature=temperature,
@@ -166,3 +179,61 @@ def score_command(
         check_out_dir("--out", out)
     target = out if out is not None else (source if (source / MANIFEST).is_file() else None)
     _report(source, data_dir(data), samples, target, as_json)
+
+
+#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held}).
+NEW_TRACES = Path(__file__).resolve().parents[3] / "data" / "new_traces"
+
+
+@app.command("new-traces")
+def new_traces_command(
+    out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
+    folders: list[Path] | None = typer.Argument(
+        None, help="Folders of labelled traces (default: the repo's data/new_traces/dev and held)."
+    ),
+    agent: str = typer.Option("gated", "--agent", help="Agent name: gated (default), llm, always, never."),
+    model: str | None = typer.Option(None, "--model", help="Chat model of llm/gated (default the 1.5B)."),
+    gate: str | None = typer.Option(None, "--gate", help="Gate: default, llm, or a gate / LOTO folder."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Gate threshold override."),
+    max_tokens: int = typer.Option(320, "--max-tokens", help="Generation cap per answer."),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics.json instead of a table."),
+) -> None:
+    """Run AGENT on our own hand-labelled traces (activity nobody trained on) and print its figures."""
+    from rich.table import Table
+
+    from proactive.agent.base import AGENTS, AGENTS_NEEDING_MODEL, AGENTS_WITH_GATE
+    from proactive.bench.new_traces import NewTraceSettings, run_new_traces, score_new_traces, write_metrics
+    from proactive.data.labelled import load_labelled_traces
+
+    check_out_dir("--out", out)
+    check_int("--max-tokens", max_tokens, 1, MAX_TOKENS_LIMIT)
+    check_float("--threshold", threshold, 0.0, 1.0)
+    AGENTS.factory(agent)
+    chosen = [str(f) for f in (folders or [NEW_TRACES / "dev", NEW_TRACES / "held"])]
+    traces = [t for folder in chosen for t in load_labelled_traces(Path(folder))]
+    if agent in AGENTS_NEEDING_MODEL and model is None:
+        model = DEFAULT_MODEL
+    if agent in AGENTS_WITH_GATE and gate is None:
+        gate = "default"
+    settings = NewTraceSettings(agent=agent, model=model, gate=gate, threshold=threshold, max_tokens=max_tokens,
+                                folders=chosen)  # fmt: skip
+    console = Console(stderr=True)
+    with _progress(console) as progress:
+        task = progress.add_task(agent, total=sum(len(t.trace.events) for t in traces))
+        records = run_new_traces(settings, out, lambda n: progress.advance(task, n))
+    report = score_new_traces(traces, records)
+    path = write_metrics(out, report)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"{agent} on {len(traces)} new traces ({out})")
+    columns = ("events", "need", "spoke", "f1", "always_f1", "balanced_accuracy", "precision", "recall",
+               "offers_at_need", "grounded", "distinct", "prompt_copies", "seconds_per_offer_median")  # fmt: skip
+    table.add_column("group")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for name, figures in report.items():
+        table.add_row(name, *(f"{figures[c]:.3f}" if isinstance(figures[c], float) else str(figures[c])
+                              for c in columns))  # fmt: skip
+    Console(width=200).print(table)
+    console.print(f"wrote {path}")

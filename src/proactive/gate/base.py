@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from proactive.registry import Registry
-from proactive.types import Observation
+from proactive.types import AgentConfig, Observation
 
 
 @runtime_checkable
@@ -21,3 +21,10 @@ class Gate(Protocol):
 GATES = Registry("gate")
 GATES.register("trained", "proactive.gate.trained:create")
 GATES.register("llm", "proactive.gate.llm_gate:create")
+
+
+def build_gate(config: AgentConfig) -> Gate:
+    """The gate `config.gate` names, for live use (a LOTO set gives its `full` member)."""
+    from proactive.gate.choose import choose_gate
+
+    return choose_gate(config.gate, config.model, config.threshold)

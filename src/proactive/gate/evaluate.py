@@ -12,11 +12,13 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from proactive.data.grouping import drop_traces
+from proactive.data.labelled import LabelledTrace
 from proactive.data.labels import event_labels, trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
 from proactive.gate.training import GateExample, TrainSpec, examples_from_rows
@@ -249,3 +251,33 @@ def run_llm_loto(
         )
     notes = [f"model {model_spec}; threshold per trace chosen on the other test traces (LOTO)"]
     return scores, notes
+
+
+def score_labelled_traces(
+    traces: Sequence[LabelledTrace], probabilities: Callable[[Trace], list[float]], threshold: float
+) -> list[TraceScores]:
+    """Every event of our own labelled traces scored by one gate (which never saw them)."""
+    scores = []
+    for labelled in traces:
+        started = time.perf_counter()
+        values = probabilities(labelled.trace)
+        scores.append(
+            TraceScores(
+                trace_id=labelled.trace.id,
+                probabilities=values,
+                opened=[p >= threshold for p in values],
+                truth=list(labelled.help_needed),
+                seconds=time.perf_counter() - started,
+                training_traces=[],
+            )
+        )
+    return scores
+
+
+def trained_gate_on_rows(rows: Sequence[AnnotatedRow], spec: TrainSpec) -> Any:
+    """A trained gate fitted on every annotated row (for traces outside the annotated 16)."""
+    from proactive.gate.trained import TrainedGate
+    from proactive.gate.training import default_encoder, train_gate
+
+    manifest, arrays = train_gate(examples_from_rows(rows), spec, default_encoder())
+    return TrainedGate(manifest, arrays)

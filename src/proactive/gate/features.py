@@ -2,6 +2,9 @@
 
 Blocks (each can be switched off for ablations, see `FEATURE_BLOCKS`):
 
+- ``signals``: situation signals that mean the same in any setting (errors, retried
+  searches, questions, undo loops, back-and-forth, dwell; see `gate/signals.py`).
+
 - ``keywords``: what the latest and the previous event are (search, error, question,
   paste, chat app ...) and how often each kind occurred in the last few events.
 - ``recency``: how many events since the last search / error / question / new query.
@@ -27,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from proactive.gate.signals import signal_features
 from proactive.types import Event
 
 #: Kinds of event, matched on the lower-cased sentence. Why these: in the annotated rows
@@ -78,6 +82,7 @@ EMBED_DIM = 384
 _QUOTED = re.compile(r"'([^']{3,})'")
 
 FEATURE_BLOCKS = (
+    "signals",
     "keywords",
     "recency",
     "apps",
@@ -178,6 +183,7 @@ def history_features(history: Sequence[Event], vectors: np.ndarray, blocks: Sequ
     kinds = np.stack([kinds_of(t) for t in texts[-1 - WINDOW :]])
     full_kinds = np.stack([kinds_of(t) for t in texts]) if "recency" in blocks else kinds
     builders: dict[str, Callable[[], list[float]]] = {
+        "signals": lambda: signal_features(history).tolist(),
         "keywords": lambda: _keywords(kinds),
         "recency": lambda: _recency(full_kinds, texts),
         "apps": lambda: _apps(texts),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proactive.gate.artifact import GateManifest, load_arrays, load_manifest, pick_gate_folder
+from proactive.gate.artifact import GateManifest, load_arrays, load_manifest
 from proactive.gate.features import Encoder, featurize
 from proactive.gate.training import default_encoder, gate_matrix, predict_logistic, words_of
 from proactive.types import AgentConfig, Event, Observation
@@ -55,15 +55,24 @@ class TrainedGate:
     async def __call__(self, observation: Observation) -> float:
         return float(self.probabilities([observation.history])[0])
 
+    @property
+    def provenance(self) -> str:
+        """One line for run reports: which gate, and whether it saw the scored trace."""
+        where = f"gate {self.folder}" if self.folder else "gate (in memory)"
+        blocks = "+".join(self.manifest.blocks)
+        if self.saw_trace:
+            return f"{where} ({blocks}): TRAINED ON THE SCORED TRACE (allowed by --allow-seen)"
+        return f"{where} ({blocks}, threshold {self.threshold:.3f}): trained without the scored trace"
+
 
 def create(config: AgentConfig) -> TrainedGate:
-    """Gate registry factory: `config.gate` is a gate folder or a LOTO set folder."""
-    from proactive.errors import UserError
+    """Gate registry factory: `config.gate` is a gate folder or a LOTO set (its `full` gate)."""
+    from proactive.gate.choose import choose_gate
 
     if not config.gate:
+        from proactive.errors import UserError
+
         raise UserError("the trained gate needs a gate folder: pass --gate DIR (from `proactive gate train`)")
-    folder, seen = pick_gate_folder(Path(config.gate).expanduser(), config.trace_key, config.allow_seen)
-    gate = TrainedGate.load(folder, saw_trace=seen)
-    if config.threshold is not None:
-        gate.threshold = config.threshold
+    gate = choose_gate(config.gate, config.model, config.threshold)
+    assert isinstance(gate, TrainedGate)
     return gate

@@ -199,7 +199,7 @@ class Episode:
             history=list(state.history), previous=list(state.proposals), feedback=list(state.feedback)
         )
         try:
-            proposal = await self.agent(observation)
+            proposal = (await self.agent(observation)).proposal
         except (CallFailed, ModelOutputError) as exc:
             self._skip(number, f"agent answer unusable, counted as silence: {exc}")
             proposal = Proposal()

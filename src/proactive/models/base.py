@@ -107,3 +107,20 @@ def get_model(spec: str, **options: Any) -> ChatModel:
     module, factory, name = _provider(spec)
     model: ChatModel = getattr(module, factory)(name, **options)
     return model
+
+
+#: Models handed out by `shared_model`, one per spec for the life of the process.
+_shared: dict[str, ChatModel] = {}
+
+
+def shared_model(spec: str) -> ChatModel:
+    """One model object per spec, shared by every caller in this process.
+
+    The LLM gate and the offer writer of one agent, and the agents of consecutive traces,
+    then use one loaded llama.cpp model and its KV cache (the prompt prefix they share is
+    evaluated once), instead of loading the weights again for each.
+    """
+    model = _shared.get(spec)
+    if model is None:
+        model = _shared[spec] = get_model(spec)
+    return model

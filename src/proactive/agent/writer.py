@@ -1,0 +1,212 @@
+"""The offer writer: once the gate has opened, one short task line that names its object, or nothing.
+
+What the earlier writer got wrong, and what this one does instead:
+
+- It chose from a menu of four stock tasks in its prompt and copied them ("find the
+  information they need" 33 times). Here the prompt has no menu; it asks for the one thing
+  to do next, naming what it is about in the person's own words, and allows `null`.
+- It wrote purpose, thoughts and message (~60-75 tokens) for a one-line notification.
+  Here the answer is `{"task": ...}` alone: ~15 tokens.
+- Its own earlier answers were assistant turns, and a small model copied them. Here the
+  earlier offers are lines of the activity log with the person's answer ("dismissed"),
+  and the writer never sees a full answer of its own as a turn.
+- It never heard the person's answers. `Observation.feedback` is shown beside each
+  earlier offer, and an offer that repeats a dismissed one (or any recent one) is dropped.
+
+After the model answers, four checks can turn the answer into a *decline* (silence, the
+person sees nothing): the model said null; the task repeats an earlier offer; it names
+nothing from the recent activity (a stock phrase); it copies five words of its own prompt.
+
+Speed: the prompt is [system][activity lines ... question]. Activity lines are only ever
+appended (the window moves in steps of `WINDOW_STEP` lines), so llama.cpp reuses the KV
+cache of everything but the new lines and the question; the LLM gate
+(`gate/llm_gate.py`) asks its yes/no over the very same prefix (`prompts/activity.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from proactive.models.base import ChatModel, Message, Usage
+from proactive.models.structured import ModelOutputError
+from proactive.prompts import render
+from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, with_question
+from proactive.types import Event, Observation, Proposal, is_silence
+
+WRITE_TEMPLATE = "offer_write.j2"
+#: Events whose words a task must share to count as naming its object.
+GROUNDING_EVENTS = 4
+#: Events after an unanswered offer during which a new task may not repeat it (a dismissed one: never).
+REPEAT_EVENTS = 4
+COPY_WORDS = 5
+#: A task sharing this many consecutive words with a recent event retells it.
+ECHO_WORDS = 6
+MAX_TASK_CHARS = 110
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
+#: Words that name nothing: a task made only of these is a stock phrase.
+STOP_WORDS = frozenset(
+    """
+    a an the and or but of to in on at for with from by as is are be it its this that these those their
+    they them you your my me i we our us he she his her him help offer find get make do does done some
+    any all more what which who how why when where can could would should will may might need needs
+    needed want wants information info info. thing things step steps work task tasks issue issues
+    problem problems code text file files document page search results result error errors user person
+    someone now next current currently review check explain fix write show open look looking use using
+    about into up out there here them then just also new one two way quick quickly better best suggest
+    suggestion provide assist assistance working
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+
+class WriterOffer(BaseModel):
+    """What the writer model writes: one task line, or null to decline."""
+
+    task: str | None = Field(max_length=MAX_TASK_CHARS, description="The one thing to do for them next, or null.")
+
+
+def writer_messages(observation: Observation) -> list[Message]:
+    """The writer's whole prompt."""
+    return with_question(shared_prefix(observation), WRITE_TEMPLATE, latest=latest_text(observation))
+
+
+def latest_text(observation: Observation) -> str:
+    """The latest event, restated after the log so a small writer anchors its offer on it."""
+    return " ".join(observation.history[-1].text.split())
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of `text` that can name something (stop words and 1-2 letter words out)."""
+    words = {w.lower().strip(".-_") for w in _WORD.findall(text)}
+    return {w for w in words if len(w) > 2 and w not in STOP_WORDS}
+
+
+def names_something(task: str, recent: list[Event]) -> bool:
+    """True when the task shares a content word with the recent events (it names its object)."""
+    seen: set[str] = set()
+    for event in recent:
+        seen |= content_words(event.text)
+    return bool(content_words(task) & seen)
+
+
+def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def prompt_shingles() -> set[tuple[str, ...]]:
+    """Every run of `COPY_WORDS` words in the writer's fixed prompt text."""
+    blanks = {"lines": [], "latest": ""}
+    templates = (SYSTEM_TEMPLATE, ACTIVITY_TEMPLATE, WRITE_TEMPLATE)
+    fixed = " ".join(render(name, **blanks) for name in templates)
+    return _shingles(fixed, COPY_WORDS)
+
+
+def copies_prompt(task: str, shingles: set[tuple[str, ...]] | None = None) -> bool:
+    """True when the task contains `COPY_WORDS` consecutive words of the writer's prompt."""
+    return bool(_shingles(task, COPY_WORDS) & (shingles if shingles is not None else prompt_shingles()))
+
+
+def echoes_activity(task: str, recent: list[Event]) -> bool:
+    """True when the task repeats `ECHO_WORDS` consecutive words of a recent event (it retells, not offers)."""
+    events = set().union(*(_shingles(event.text, ECHO_WORDS) for event in recent)) if recent else set()
+    return bool(_shingles(task, ECHO_WORDS) & events)
+
+
+def similar(a: str, b: str) -> bool:
+    """Near-identical tasks (content-word Jaccard >= 0.6, or equal when neither has content words)."""
+    wa, wb = content_words(a), content_words(b)
+    if not wa or not wb:
+        return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return len(wa & wb) / len(wa | wb) >= 0.6
+
+
+DISMISSED_REPEAT = "repeats an offer they dismissed"
+RECENT_REPEAT = "repeats a recent offer"
+
+
+def repeated_offer(task: str, observation: Observation) -> str | None:
+    """Why `task` repeats an earlier offer (dismissed at any time, or unanswered lately), else None."""
+    earlier_count = min(len(observation.previous), len(observation.history) - 1)
+    for index in range(earlier_count - 1, -1, -1):
+        earlier = observation.previous[index]
+        if earlier.is_silence or not similar(task, earlier.task or ""):
+            continue
+        feedback = observation.feedback[index] if index < len(observation.feedback) else None
+        if feedback is not None and not feedback.accepted:
+            return DISMISSED_REPEAT
+        if earlier_count - index <= REPEAT_EVENTS and feedback is None:
+            return RECENT_REPEAT
+    return None
+
+
+@dataclass
+class WrittenOffer:
+    """The writer's result: a task or a decline (with why), and what the call cost."""
+
+    task: str | None
+    declined: str = ""
+    usage: Usage | None = None
+    cached: bool = False
+    invalid: bool = False
+    problem: str = ""
+    #: The line the model wrote when a check declined it (for reports, never shown).
+    candidate: str = ""
+
+
+class OfferWriter:
+    """Writes one offer with a chat model; see the module docstring."""
+
+    def __init__(self, model: ChatModel, max_tokens: int = 48, temperature: float = 0.0) -> None:
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._shingles = prompt_shingles()
+
+    async def write(self, observation: Observation) -> WrittenOffer:
+        """The offer for the moment after the latest event, or a decline.
+
+        A repeat of a recent offer is declined, not retried: asked for "a different
+        offer", the 1.5B wrote the same line again in 9 of 10 tries (new-traces dev set).
+        """
+        return await self._ask(writer_messages(observation), observation)
+
+    async def _ask(self, messages: list[Message], observation: Observation) -> WrittenOffer:
+        try:
+            result = await self.model.generate(
+                messages, schema=WriterOffer, temperature=self.temperature, max_tokens=self.max_tokens
+            )
+        except ModelOutputError as exc:
+            return WrittenOffer(None, "invalid answer", exc.usage, False, True, exc.problem)
+        task = result.parsed.task
+        offer = WrittenOffer(None, "", result.usage, result.cached)
+        if is_silence(task):
+            offer.declined = "nothing concrete to offer"
+            return offer
+        task = " ".join(str(task).split())
+        recent = observation.history[-GROUNDING_EVENTS:]
+        if copies_prompt(task, self._shingles):
+            offer.declined = "copies its instructions"
+        elif not names_something(task, recent):
+            offer.declined = "names nothing from the activity"
+        elif echoes_activity(task, recent):
+            offer.declined = "retells the activity instead of offering work"
+        else:
+            offer.declined = repeated_offer(task, observation) or ""
+        if offer.declined:
+            offer.candidate = task
+        else:
+            offer.task = task
+        return offer
+
+
+def proposal_of(offer: WrittenOffer, gate_probability: float | None) -> Proposal:
+    """The proposal for an offer (a decline is silence with the reason in `thoughts`)."""
+    if offer.task is None:
+        written = f": {offer.candidate!r}" if offer.candidate else ""
+        thoughts = f"writer declined ({offer.declined}){written}"
+        return Proposal(task=None, thoughts=thoughts, gate_probability=gate_probability)
+    return Proposal(task=offer.task, message=offer.task, gate_probability=gate_probability)

@@ -1,0 +1,177 @@
+"""Situation signals: features of a history that mean the same thing in any setting.
+
+The word features of the latest event (`features.WordVectorizer`) learned the released
+traces' vocabulary ("searches for", "scrolls", a Chinese app name) and did not carry over
+to activity written another way: on new traces the word gate spoke at 88% of events with
+a balanced accuracy below chance. These signals describe the *situation* instead, each a
+small number that reads the same for a coder, a writer or someone booking a train:
+
+- ``error``: a failure on screen now, in the last few events, and the same failure again;
+- ``search``: searching now, how many searches lately, and a *reformulated* query (shares
+  words with a recent query but is not the same: the person is not finding it);
+- ``question``: a question typed (a "?", "how do I", "why does" ...);
+- ``undo``: undo / delete / revert / rewrite steps in the last few events (a loop);
+- ``back_and_forth``: A-B-A alternation between two things (comparing, copying by hand);
+- ``dwell``: a long gap before the latest event relative to the trace's own pace, and how
+  many events in a row stay on the same thing;
+- ``calm``: reading, listening, chatting or typing along (help is rarely wanted there);
+- ``position``: how far into the session.
+
+All regular expressions are written for intent ("fails", "can't", "doesn't work",
+"exit code 1"), not for one data set's phrasing, and run on lower-cased text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from proactive.types import Event
+
+ERROR = re.compile(
+    r"\berror|\bfail|exception|traceback|\bcannot\b|can't|couldn't|could not|unable to|not found|denied|"
+    r"\binvalid|\bcrash|\bbroken|doesn't work|does not work|didn't work|won't|isn't working|not working|"
+    r"\bundefined\b|segmentation fault|timed? ?out|\b40[134]\b|\b50[023]\b|exit(s|ed)? (with )?(code|status) [1-9]|"
+    r"\bwarning|mismatch|conflict|\brejected|\bdeclined|\bwrong\b|red underline|squiggl|\bbug\b|\bstuck\b|"
+    r"\bpanic|\bnan\b|#ref!|#value!|#div/0|#name\?|syntax"
+)
+SEARCH = re.compile(
+    r"search|google|\bbing\b|duckduckgo|looks? up|looking up|\bquery\b|\bqueries\b|搜索|百度"
+)
+QUESTION = re.compile(
+    r"\?|？|\bhow (to|do|does|can|should|much|many|long)\b|\bwhy (is|does|do|did|won't|can't)?\b|"
+    r"\bwhat (is|are|does|do)\b|\bwhich\b|\bdifference between\b|\bvs\.?\b|\bmeaning of\b"
+)
+UNDO = re.compile(
+    r"\bundo|ctrl\+?z|cmd\+?z|⌘z|\bdelet|backspace|\brevert|\brewrit|\bretyp|\berase|\bremov|\bscrap|"
+    r"\bagain\b|\bonce more\b|\brestor|reset --hard|git checkout --|\bdiscard"
+)
+CALM = re.compile(
+    r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
+    r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth"
+)
+DWELL_WORDS = re.compile(
+    r"\bstill\b|\bkeeps?\b|\bfor (\d+|several|a few|many) (min|minute|hour)|\bstares?\b|\bre-?reads?\b|"
+    r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b"
+)
+QUOTED = re.compile(r"['\"‘“]([^'\"’”]{3,80})['\"’”]")
+FILE_LIKE = re.compile(
+    r"\b[\w\-]+\.(py|js|ts|rs|go|rb|java|c|cpp|h|sql|md|txt|docx?|xlsx?|csv|pdf|pptx?|json|yaml|toml)\b"
+)
+APP_WORDS = re.compile(
+    r"vs ?code|visual studio|terminal|firefox|chrome|safari|edge|word|excel|sheets|docs|powerpoint|slides|"
+    r"outlook|gmail|mail|slack|teams|zoom|notion|obsidian|finder|explorer|pycharm|intellij|vim|emacs|"
+    r"spotify|whatsapp|calendar|maps|booking|airbnb|amazon|github|jira|figma|pdf"
+)
+WORD = re.compile(r"[a-z0-9]{3,}")
+WINDOW = 5
+#: Names of the columns `signal_features` returns, in order (the gate manifest stores them).
+SIGNAL_NAMES = (
+    "error_now", "error_recent", "error_again",
+    "search_now", "searches_recent", "reformulated",
+    "question_now", "question_recent",
+    "undo_recent", "back_and_forth",
+    "gap_relative", "gap_log", "same_thing_run", "dwell_words",
+    "calm_now", "position_log",
+)  # fmt: skip
+
+
+def _thing(text: str) -> str:
+    """What an event is about: its first quoted string, else a file name, else its app word."""
+    for pattern in (QUOTED, FILE_LIKE):
+        match = pattern.search(text)
+        if match:
+            return match.group(0).strip("'\"‘’“”").lower()
+    match = APP_WORDS.search(text)
+    return match.group(0) if match else ""
+
+
+def _query_words(text: str) -> set[str]:
+    quoted = QUOTED.findall(text)
+    source = " ".join(quoted) if quoted else text
+    return set(WORD.findall(source.lower()))
+
+
+def _reformulated(texts: Sequence[str], searches: Sequence[bool]) -> float:
+    """1 when the latest search shares words with a recent different search (a retry)."""
+    if not searches[-1]:
+        return 0.0
+    latest = _query_words(texts[-1])
+    if not latest:
+        return 0.0
+    for text, searched in zip(texts[-1 - WINDOW : -1], searches[-1 - WINDOW : -1], strict=False):
+        if not searched:
+            continue
+        earlier = _query_words(text)
+        overlap = len(latest & earlier) / max(1, len(latest | earlier))
+        if 0.15 <= overlap < 0.95:
+            return 1.0
+    return 0.0
+
+
+def _back_and_forth(things: Sequence[str]) -> float:
+    """Share of the last few steps that return to the thing two steps back (A-B-A)."""
+    recent = list(things[-WINDOW - 1 :])
+    if len(recent) < 3:
+        return 0.0
+    hits = sum(1 for a, b, c in zip(recent, recent[1:], recent[2:], strict=False) if a and a == c and a != b)
+    return hits / (len(recent) - 2)
+
+
+def _same_run(things: Sequence[str]) -> float:
+    """log(1 + events in a row before the latest that were about the same thing)."""
+    latest = things[-1]
+    if not latest:
+        return 0.0
+    run = 0
+    for thing in reversed(things[:-1]):
+        if thing != latest:
+            break
+        run += 1
+    return math.log1p(run)
+
+
+def _gaps(history: Sequence[Event]) -> tuple[float, float]:
+    """(log gap before the latest event minus log median gap, log gap); zeros when times are unknown."""
+    seconds = [event.seconds for event in history]
+    if len(seconds) < 2 or seconds[-1] is None or seconds[-2] is None:
+        return 0.0, 0.0
+    gaps = [max(0.0, b - a) for a, b in itertools.pairwise(seconds) if a is not None and b is not None]
+    last = gaps[-1]
+    median = float(np.median(gaps[:-1])) if len(gaps) > 1 else last
+    return math.log1p(last) - math.log1p(median), math.log1p(last)
+
+
+def signal_features(history: Sequence[Event]) -> np.ndarray:
+    """The `SIGNAL_NAMES` columns for the moment after `history[-1]`."""
+    texts = [event.text.lower() for event in history[-2 * WINDOW :]]
+    errors = [bool(ERROR.search(t)) for t in texts]
+    searches = [bool(SEARCH.search(t)) for t in texts]
+    questions = [bool(QUESTION.search(t)) for t in texts]
+    things = [_thing(t) for t in texts]
+    recent = slice(-1 - WINDOW, -1)
+    earlier_errors = errors[recent]
+    gap_relative, gap_log = _gaps(history)
+    values = [
+        float(errors[-1]),
+        sum(earlier_errors) / WINDOW,
+        float(errors[-1] and any(earlier_errors[-3:])),
+        float(searches[-1]),
+        sum(searches[recent]) / WINDOW,
+        _reformulated(texts, searches),
+        float(questions[-1]),
+        sum(questions[recent]) / WINDOW,
+        sum(bool(UNDO.search(t)) for t in texts[-WINDOW:]) / WINDOW,
+        _back_and_forth(things),
+        gap_relative,
+        gap_log,
+        _same_run(things),
+        float(bool(DWELL_WORDS.search(texts[-1]))),
+        float(bool(CALM.search(texts[-1])) and not errors[-1] and not questions[-1]),
+        math.log1p(len(history) - 1),
+    ]
+    return np.asarray(values, dtype=np.float32)
