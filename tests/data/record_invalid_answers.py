@@ -8,9 +8,10 @@ Tight `max_tokens` caps make the real model's grammar-constrained JSON stop mid-
 so answers fail validation even after the repair retry (the recorder keeps such failed
 answers too, and replay fails them the same way). Three recordings, on trace code_11:
 
-1. the gated agent's writer (must propose), max_tokens 60, events 1-2: the first event's
-   answers break before the task (the writer asks for the task alone), the second's after it
-   (the writer keeps the task it completed);
+1. the `llm` agent's must-propose writer (annotate candidates), max_tokens 65, events 1-2: the
+   first event's answers break before the task (the writer asks for the task alone), the
+   second's after it (the writer keeps the task it completed). The cap is chosen so that both
+   happen with the current agent_writer_system.j2 (at 60 both events broke before the task);
 2. the writer with max_tokens 8, event 1: every try breaks, so the writer raises;
 3. `bench run --agent llm --max-tokens 90 --limit 3`: the first answer is invalid (silence).
 """
@@ -46,17 +47,18 @@ def writer_steps(max_tokens: int, steps: int) -> None:
     for index in range(steps):
         observation = Observation(history=trace.events[: index + 1], previous=list(proposals))
         try:
-            proposals.append(asyncio.run(agent(observation)))
+            step = asyncio.run(agent(observation))
         except UserError as exc:
             print(f"max_tokens {max_tokens}, event {index}: {exc}")
             return
-        print(f"max_tokens {max_tokens}, event {index}: invalid={agent.last_invalid} task={proposals[-1].task!r}")
+        proposals.append(step.proposal)
+        print(f"max_tokens {max_tokens}, event {index}: invalid={step.invalid} task={step.proposal.task!r}")
 
 
 def main() -> None:
     TARGET.unlink(missing_ok=True)
     os.environ[RECORD_ENV] = str(TARGET)
-    writer_steps(60, 2)
+    writer_steps(65, 2)
     writer_steps(8, 1)
     out = Path(os.environ.get("PROACTIVE_HOME", "/tmp")) / "record-llm-run"
     result = CliRunner().invoke(app, [

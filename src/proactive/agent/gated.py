@@ -1,8 +1,9 @@
 """The `gated` agent (the default): a gate decides *when*, the offer writer decides *what*, or declines.
 
 After each event the gate gives a probability that help would be welcome now. Below the
-person's effective threshold the agent stays silent without touching the writer (which is
-not even loaded until the gate first opens). At or above it, the offer writer
+person's effective threshold the agent stays silent; meanwhile the writer's model reads the
+new event into its KV cache (`OfferWriter.prefill`), so that when the gate does open only
+the question and the short answer remain. At or above the threshold, the offer writer
 (`agent/writer.py`) writes one task line that names its object, or declines, and then
 the agent is silent too and the person sees nothing.
 
@@ -32,9 +33,12 @@ class GatedAgent:
 
     name = "gated"
 
-    def __init__(self, gate: Gate, config: AgentConfig) -> None:
+    def __init__(self, gate: Gate, config: AgentConfig, prefill: bool = True) -> None:
         self.gate = gate
         self.config = config
+        #: Evaluate the writer's prompt as events arrive (while silent), so an offer only
+        #: costs its own question and answer (about 2 s instead of 5-15 s on the 1.5B).
+        self.prefill = prefill
         #: Per-user threshold; the live assistant calls `user_threshold.record(outcome)`.
         self.user_threshold = UserThreshold(base=gate.threshold)
         self._writer: OfferWriter | None = None
@@ -57,6 +61,8 @@ class GatedAgent:
     async def __call__(self, observation: Observation) -> AgentStep:
         probability = await self.gate(observation)
         if not self.user_threshold.opens(probability):
+            if self.prefill and self.config.model:
+                await self._writer_for().prefill(observation)
             return AgentStep(proposal=Proposal(task=None, gate_probability=probability))
         self.writer_calls += 1
         offer = await self._writer_for().write(observation)

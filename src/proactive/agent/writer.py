@@ -42,6 +42,10 @@ GROUNDING_EVENTS = 4
 #: Events after an unanswered offer during which a new task may not repeat it (a dismissed one: never).
 REPEAT_EVENTS = 4
 COPY_WORDS = 5
+#: Letters two words must share at the start to count as the same word.
+STEM = 5
+#: Fewer words than this is a name, not an offer ("billing_invoice").
+MIN_TASK_WORDS = 3
 #: A task sharing this many consecutive words with a recent event retells it.
 ECHO_WORDS = 6
 MAX_TASK_CHARS = 110
@@ -84,12 +88,19 @@ def content_words(text: str) -> set[str]:
     return {w for w in words if len(w) > 2 and w not in STOP_WORDS}
 
 
+def _stem(word: str) -> str:
+    """A crude stem: the first `STEM` letters ('migration' and 'migrate' meet at 'migra')."""
+    return word[:STEM]
+
+
 def names_something(task: str, recent: list[Event]) -> bool:
-    """True when the task shares a content word with the recent events (it names its object)."""
+    """True when the task shares a content word (or its stem) with the recent events: it names its object."""
     seen: set[str] = set()
     for event in recent:
         seen |= content_words(event.text)
-    return bool(content_words(task) & seen)
+    stems = {_stem(w) for w in seen if len(w) >= STEM}
+    words = content_words(task)
+    return bool(words & seen) or any(len(w) >= STEM and _stem(w) in stems for w in words)
 
 
 def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
@@ -174,6 +185,13 @@ class OfferWriter:
         """
         return await self._ask(writer_messages(observation), observation)
 
+    async def prefill(self, observation: Observation) -> None:
+        """Evaluate the activity log now (a backend without a KV cache ignores this), so that
+        an offer at a later event only costs the new lines, its question and its answer."""
+        prefill = getattr(self.model, "prefill", None)
+        if callable(prefill):
+            await prefill(shared_prefix(observation))
+
     async def _ask(self, messages: list[Message], observation: Observation) -> WrittenOffer:
         try:
             result = await self.model.generate(
@@ -188,7 +206,9 @@ class OfferWriter:
             return offer
         task = " ".join(str(task).split())
         recent = observation.history[-GROUNDING_EVENTS:]
-        if copies_prompt(task, self._shingles):
+        if len(task.split()) < MIN_TASK_WORDS:
+            offer.declined = "too short to be an offer"
+        elif copies_prompt(task, self._shingles):
             offer.declined = "copies its instructions"
         elif not names_something(task, recent):
             offer.declined = "names nothing from the activity"

@@ -28,7 +28,7 @@ from proactive.gate.training import TrainSpec
 
 #: The recipe of the shipped gate (the inner grouped CV still picks C per member).
 DEFAULT_BLOCKS = ["signals", "keywords"]
-DEFAULT_SPEC = TrainSpec(block_sets=[DEFAULT_BLOCKS], regularizations=[0.03, 0.3, 1.0])
+DEFAULT_SPEC = TrainSpec(block_sets=[DEFAULT_BLOCKS], regularizations=[0.01, 0.03])
 NAME = "default"
 
 

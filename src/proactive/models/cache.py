@@ -194,6 +194,12 @@ class CachedModel:
             )
         return result
 
+    async def prefill(self, messages: Sequence[Message]) -> None:
+        """Pass a prefill through to a backend that has one (nothing is cached or recorded)."""
+        prefill = getattr(self.inner, "prefill", None)
+        if callable(prefill):
+            await prefill(messages)
+
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         """Cached like generate; the key includes the choices."""
         key = request_key(messages, spec=self.spec, choices=choices, identity=self._identity())
