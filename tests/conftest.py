@@ -55,3 +55,22 @@ def module_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         os.environ.pop("PROACTIVE_HOME", None)
     else:
         os.environ["PROACTIVE_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def default_gate(bench_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped gate set, built once per session into its own state dir (as on first use).
+
+    The state dir is switched only while building: the folder stays valid afterwards."""
+    from proactive.gate.default import default_gate_folder
+
+    home = tmp_path_factory.mktemp("default-gate-home")
+    old = os.environ.get("PROACTIVE_HOME")
+    os.environ["PROACTIVE_HOME"] = str(home)
+    try:
+        return default_gate_folder(bench_data)
+    finally:
+        if old is None:
+            os.environ.pop("PROACTIVE_HOME", None)
+        else:
+            os.environ["PROACTIVE_HOME"] = old

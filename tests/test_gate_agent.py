@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from proactive.agent.base import AgentConfig, AgentStep, Observation, get_agent
+from proactive.agent.gated import GatedAgent
 from proactive.agent.writer import OfferWriter
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
@@ -35,22 +36,26 @@ def gate_setup(bench_data: Path, tmp_path_factory: pytest.TempPathFactory):  # t
     return trace, key, folder
 
 
-def test_silent_below_threshold_without_loading_the_model(gate_setup, state_home: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("prefill", [False, pytest.param(True, marks=pytest.mark.llm)])
+def test_silent_below_threshold_without_asking_the_writer(gate_setup, state_home: Path, prefill: bool) -> None:  # type: ignore[no-untyped-def]
     trace, key, folder = gate_setup
     config = AgentConfig(gate=str(folder), threshold=1.0, model=SMALL_MODEL)
     # The bench picks the trace's gate (fitted without it) and hands it to the agent.
-    agent = get_agent("gated", config, gate=choose_gate(str(folder), SMALL_MODEL, 1.0, key))
+    gate = choose_gate(str(folder), SMALL_MODEL, 1.0, key)
+    agent = GatedAgent(gate, config, prefill=prefill)
     for i in range(4):
         step = asyncio.run(agent(Observation(history=trace.events[: i + 1])))
         assert isinstance(step, AgentStep)
-        assert step.usage is None and not step.cached and not step.invalid  # no model call, no tokens
+        assert step.usage is None and not step.cached and not step.invalid  # no answer generated, no tokens
         proposal = step.proposal
         assert proposal.is_silence
         assert proposal.thoughts == proposal.purpose == ""  # nothing for the writer to imitate later
         assert proposal.gate_probability is not None and 0.0 <= proposal.gate_probability < 1.0
-    assert agent.writer_calls == 0  # type: ignore[attr-defined]
-    assert agent._writer is None  # type: ignore[attr-defined]
-    # No model call was made, so the response cache of this isolated state dir holds nothing.
+    assert agent.writer_calls == 0
+    # Without prefill the writer (and its model) is not even built; with it, the model only
+    # reads the activity log into its KV cache while the gate stays closed.
+    assert (agent._writer is not None) is prefill
+    # No answer was asked for, so the response cache of this isolated state dir holds nothing.
     cache = state_home / "cache.sqlite"
     if cache.exists():
         with sqlite3.connect(cache) as db:
@@ -131,6 +136,8 @@ def test_llm_gate_reads_yes_probability_from_logprobs(gate_setup, state_home: Pa
 def test_writer_and_llm_gate_read_one_activity_log(gate_setup) -> None:  # type: ignore[no-untyped-def]
     from proactive.agent.writer import writer_messages
     from proactive.gate.llm_gate import gate_messages
+    from proactive.prompts import render
+    from proactive.prompts.activity import GATE_TEMPLATE
 
     trace, _, _ = gate_setup
     events = trace.events[:4]
@@ -150,9 +157,9 @@ def test_writer_and_llm_gate_read_one_activity_log(gate_setup) -> None:  # type:
     assert log.count("you offered") == 1
     offered = log.index('you offered: "Offer a regex" (they dismissed it)')
     assert positions[1] < offered < positions[2]
-    # The writer is reminded of the latest event after the log.
+    # After the log: the gate's yes/no question, or the writer's request for a JSON offer.
+    assert gate[1]["content"] == f"{log}\n\n{render(GATE_TEMPLATE).strip()}"
     assert writer[1]["content"].rstrip().endswith("as JSON:")
-    assert " ".join(events[3].text.split()) in writer[1]["content"][len(log) :]
 
 
 class ScriptedModel:

@@ -17,8 +17,6 @@ from proactive.types import Event, Observation, Proposal
 def test_a_missing_variable_fails_loudly() -> None:
     with pytest.raises(jinja2.UndefinedError, match="lines"):
         render("offer_activity.j2")
-    with pytest.raises(jinja2.UndefinedError, match="latest"):
-        render("offer_write.j2")
 
 
 def test_every_template_parses() -> None:
@@ -29,15 +27,22 @@ def test_every_template_parses() -> None:
 
 
 def test_gate_and_judge_prompts_render_exactly_as_written() -> None:
-    # Written out by hand: one line per event (earlier offers under theirs), one blank line before the question.
-    events = [Event(time="2024-06-03 01:26:37", text="Opens a.py"), Event(time="2024-06-03 01:27:05", text="Runs the tests")]
+    # Written out by hand: one line per event (earlier offers under theirs), a blank line before the question.
+    events = [
+        Event(time="2024-06-03 01:26:37", text="Opens a.py"),
+        Event(time="2024-06-03 01:27:05", text="Runs the tests"),
+    ]
     observation = Observation(history=events, previous=[Proposal(task="Explain a.py")], feedback=[None])
-    system, gate = gate_messages(observation)
-    assert system == {"role": "system", "content": render("offer_system.j2").strip()}
-    assert gate == {"role": "user", "content": (
-        'Recent activity:\n[01:26:37] Opens a.py\n    you offered: "Explain a.py" (no answer)\n[01:27:05] Runs the tests\n\n'
+    gate_system, gate_user = gate_messages(observation)
+    assert gate_system == {"role": "system", "content": render("offer_system.j2").strip()}
+    assert gate_user["role"] == "user"
+    assert gate_user["content"] == (
+        "Recent activity:\n"
+        "[01:26:37] Opens a.py\n"
+        '    you offered: "Explain a.py" (no answer)\n'
+        "[01:27:05] Runs the tests\n\n"
         "Should you speak up right now? Answer yes or no."
-    )}  # fmt: skip
+    )
     user = render(
         "judge_user.j2",
         examples=[{"events": ["x"], "offer": "Do y", "accepted": False}],

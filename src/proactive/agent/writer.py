@@ -38,7 +38,7 @@ from proactive.types import Event, Observation, Proposal, is_silence
 
 WRITE_TEMPLATE = "offer_write.j2"
 #: Events whose words a task must share to count as naming its object.
-GROUNDING_EVENTS = 4
+GROUNDING_EVENTS = 8
 #: Events after an unanswered offer during which a new task may not repeat it (a dismissed one: never).
 REPEAT_EVENTS = 4
 COPY_WORDS = 5
@@ -47,7 +47,7 @@ STEM = 5
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
 #: A task sharing this many consecutive words with a recent event retells it.
-ECHO_WORDS = 6
+ECHO_WORDS = 8
 MAX_TASK_CHARS = 110
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
@@ -78,7 +78,8 @@ def writer_messages(observation: Observation) -> list[Message]:
 
 
 def latest_text(observation: Observation) -> str:
-    """The latest event, restated after the log so a small writer anchors its offer on it."""
+    """The latest event, restated after the log: a small writer then anchors its offer on it
+    (on the new traces' dev set, offers named their object at 46% of moments with it, 29% without)."""
     return " ".join(observation.history[-1].text.split())
 
 
@@ -110,7 +111,7 @@ def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
 
 def prompt_shingles() -> set[tuple[str, ...]]:
     """Every run of `COPY_WORDS` words in the writer's fixed prompt text."""
-    blanks = {"lines": [], "latest": ""}
+    blanks: dict[str, object] = {"lines": [], "latest": ""}
     templates = (SYSTEM_TEMPLATE, ACTIVITY_TEMPLATE, WRITE_TEMPLATE)
     fixed = " ".join(render(name, **blanks) for name in templates)
     return _shingles(fixed, COPY_WORDS)

@@ -1,0 +1,145 @@
+"""The offer writer reads the activity, names its object, declines rather than offer a stock phrase."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from proactive.agent.gated import GatedAgent
+from proactive.agent.writer import (
+    OfferWriter,
+    copies_prompt,
+    echoes_activity,
+    names_something,
+    prompt_shingles,
+    repeated_offer,
+    writer_messages,
+)
+from proactive.data.labelled import load_labelled_traces, names_object
+from proactive.gate.llm_gate import gate_messages
+from proactive.models.base import get_model
+from proactive.prompts.activity import WINDOW, WINDOW_STEP, activity_lines, shared_prefix, window_start
+from proactive.types import AgentConfig, Event, Judgement, Observation, Proposal
+
+DATA = Path(__file__).parent / "data"
+RECORDED = DATA / "writer_qwen15.jsonl"
+REPLAY = f"replay/{RECORDED}"
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The earlier writer's system prompt (db8385e), and real tasks it wrote on ProactiveBench
+#: (docs/bench.md: "find the information they need" 33 times): stock phrases of its menu.
+OLD_PROMPT = (
+    "Offer the one concrete piece of work that would save them the most effort at this moment, tied to what "
+    "they are doing in the latest event: explain what they are searching for, fix or review the code or text "
+    "they are on, finish a tedious step for them, or find the information they need."
+)
+OLD_REAL_TASKS = ["find the information they need", "Review the code or text", "finish a tedious step for them"]
+
+
+def _traces() -> list:
+    return load_labelled_traces(DATA / "writer_traces")
+
+
+def _events(*texts: str) -> list[Event]:
+    return [Event(time=str(1_750_000_000 + 60 * i), text=text) for i, text in enumerate(texts)]
+
+
+def test_the_old_writers_real_tasks_copy_its_prompt_and_the_check_sees_it() -> None:
+    from proactive.agent.writer import _shingles
+
+    old = _shingles(OLD_PROMPT, 5)
+    assert all(copies_prompt(task, old) for task in OLD_REAL_TASKS)
+    assert not copies_prompt("Explain the E0502 borrow error in apply_brush", old)
+    # Nor do they name anything a person was doing: the writer would decline them now.
+    recent = _events("cargo build: error[E0502] in src/editor.rs", "I typed 'rust borrow two fields' into DuckDuckGo")
+    assert not any(names_something(task, recent) for task in OLD_REAL_TASKS)
+    assert names_something("Explain the E0502 error in editor.rs", recent)
+    assert names_something("Fix the database migration", _events("Terminal — python manage.py migrate"))
+
+
+def test_a_task_that_retells_the_activity_is_not_an_offer() -> None:
+    recent = _events("I threw the lot away with git checkout src/editor.rs and just sat looking at apply_brush.")
+    assert echoes_activity("throw the lot away with git checkout src/editor.rs and just sat", recent)
+    assert not echoes_activity("Show how to split the borrow of self in apply_brush", recent)
+
+
+def test_the_activity_log_only_grows_so_the_kv_prefix_is_reused() -> None:
+    events = _events(*(f"Terminal — step {i}: make fails in parser.c line {i}" for i in range(WINDOW)))
+    previous_text = ""
+    for count in range(1, WINDOW + 1):
+        observation = Observation(history=events[:count])
+        activity = shared_prefix(observation)[-1]["content"]
+        assert activity.startswith(previous_text)
+        previous_text = activity
+        # The gate's question and the writer's both start with the same system + activity.
+        gate, writer = gate_messages(observation), writer_messages(observation)
+        assert gate[0] == writer[0] and gate[-1]["content"].startswith(activity)
+        assert writer[-1]["content"].startswith(activity)
+    assert [window_start(n) for n in (WINDOW, WINDOW + 1, WINDOW + WINDOW_STEP - 1, WINDOW + WINDOW_STEP)] == [
+        0, WINDOW_STEP, WINDOW_STEP, 2 * WINDOW_STEP,
+    ]  # fmt: skip
+
+
+def test_earlier_offers_and_the_persons_answers_are_in_the_log() -> None:
+    events = _events("Excel — E12 shows 0", "Excel — retyped E12, still 0", "Excel — E13 shows 0 too")
+    observation = Observation(
+        history=events,
+        previous=[Proposal(task="Fix the SUMIF in E12"), Proposal(task=None)],
+        feedback=[Judgement(accepted=False), None],
+    )
+    lines = activity_lines(observation)
+    assert '    you offered: "Fix the SUMIF in E12" (they dismissed it)' in lines
+    assert len(lines) == 4  # three events, one offer; silence adds no line
+    assert repeated_offer("fix the sumif in E12", observation) == "repeats an offer they dismissed"
+    assert repeated_offer("Explain why E13 is 0 as well", observation) is None
+    unanswered = observation.model_copy(update={"feedback": [None, None]})
+    assert repeated_offer("Fix the SUMIF in E12", unanswered) == "repeats a recent offer"
+
+
+@pytest.mark.skipif(not RECORDED.is_file(), reason="record with tests/data/record_writer_answers.py")
+def test_recorded_real_offers_at_errors_name_the_error() -> None:
+    writer = OfferWriter(get_model(REPLAY))
+    for labelled in _traces():
+        index = labelled.help_needed.index(True)
+        offer = asyncio.run(writer.write(Observation(history=labelled.trace.events[: index + 1])))
+        assert offer.task is not None, f"{labelled.trace.id}: declined ({offer.declined}: {offer.candidate})"
+        assert names_object(offer.task, labelled.objects[index]), (labelled.trace.id, offer.task)
+
+
+@pytest.mark.skipif(not RECORDED.is_file(), reason="record with tests/data/record_writer_answers.py")
+def test_recorded_real_tasks_rarely_copy_the_prompt_and_are_mostly_distinct() -> None:
+    tasks = []
+    for line in RECORDED.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        task = json.loads(entry["text"]).get("task") if entry.get("text") else None
+        if task:
+            tasks.append(task)
+    assert len(tasks) >= 20
+    shingles = prompt_shingles()
+    assert sum(copies_prompt(t, shingles) for t in tasks) <= 0.02 * len(tasks)
+    assert len({t.lower().strip(" .") for t in tasks}) >= 0.8 * len(tasks)
+
+
+def test_the_real_model_behind_the_gated_agent_prefills_and_writes(default_gate: Path) -> None:
+    """Real default gate, real smollm2 (plumbing): while the threshold keeps the gate closed the
+    agent prefills the log, so the offer evaluates only its question; a decline says why."""
+    from proactive.gate.choose import choose_gate
+
+    labelled = _traces()[0]
+    agent = GatedAgent(choose_gate(str(default_gate)), AgentConfig(model="local/smollm2-135m"))
+    steps = []
+    previous: list[Proposal] = []
+    events = labelled.trace.events
+    for count in range(1, len(events) + 1):
+        agent.user_threshold.base = 0.0 if count == len(events) else 2.0  # closed, closed, ..., open
+        step = asyncio.run(agent(Observation(history=events[:count], previous=list(previous))))
+        steps.append(step)
+        previous.append(step.proposal)
+    assert all(s.proposal.is_silence and s.usage is None for s in steps[:-1])
+    last = steps[-1]
+    assert agent.writer_calls == 1 and last.proposal.gate_probability is not None
+    assert last.usage is not None and last.usage.new_prompt_tokens < last.usage.prompt_tokens / 2
+    assert last.proposal.task or last.proposal.thoughts.startswith("writer declined")
