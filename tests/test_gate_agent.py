@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
 
 from proactive.agent.base import AgentConfig, AgentStep, Observation, get_agent
 from proactive.agent.gated import GatedAgent
-from proactive.agent.writer import OfferWriter
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
 from proactive.errors import UserError
@@ -20,7 +17,6 @@ from proactive.gate.choose import choose_gate
 from proactive.gate.loto import train_gate_folder
 from proactive.gate.trained import TrainedGate
 from proactive.gate.training import TrainSpec
-from proactive.models.base import ChatResult, Message, Usage
 from proactive.types import Judgement, Proposal
 
 CHEAP = TrainSpec(block_sets=[["keywords", "recency", "apps", "timing", "position"]], regularizations=[0.1])
@@ -161,55 +157,3 @@ def test_writer_and_llm_gate_read_one_activity_log(gate_setup) -> None:  # type:
     assert gate[1]["content"] == f"{log}\n\n{render(GATE_TEMPLATE).strip()}"
     assert writer[1]["content"].rstrip().endswith("as JSON:")
 
-
-class ScriptedModel:
-    """A chat model that answers the writer from a list of task strings (None: null)."""
-
-    spec = "scripted/writer"
-
-    def __init__(self, tasks: list[str | None]) -> None:
-        self.tasks = tasks
-        self.calls = 0
-
-    async def generate(
-        self,
-        messages: Sequence[Message],
-        schema: type[BaseModel] | None = None,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-    ) -> ChatResult:
-        assert schema is not None
-        task = self.tasks[self.calls]
-        self.calls += 1
-        text = '{"task": null}' if task is None else f'{{"task": "{task}"}}'
-        usage = Usage(prompt_tokens=100, new_prompt_tokens=10, completion_tokens=8)
-        return ChatResult(text=text, parsed=schema.model_validate_json(text), usage=usage)
-
-    async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
-        raise AssertionError("the writer never asks for choice probabilities")
-
-
-def test_the_writer_may_decline_and_the_agent_then_stays_silent(gate_setup) -> None:  # type: ignore[no-untyped-def]
-    from proactive.agent.writer import content_words
-
-    trace, key, folder = gate_setup
-    events = trace.events[:4]
-    grounded = f"Draft notes about {sorted(content_words(events[2].text))[0]}"
-    model = ScriptedModel([None, "Help the user with the task", grounded, grounded])
-    agent = get_agent("gated", AgentConfig(model=SMALL_MODEL), gate=choose_gate(str(folder), None, 0.0, key))
-    agent._writer = OfferWriter(model)  # type: ignore[attr-defined]
-    steps = [asyncio.run(agent(Observation(history=events[:3]))) for _ in range(3)]
-    null, stock, offer = (s.proposal for s in steps)
-    # The next event, with that offer under event 3 and no answer yet.
-    silence = Proposal(task=None, gate_probability=0.0)
-    steps.append(asyncio.run(agent(Observation(history=events, previous=[silence, silence, offer]))))
-    repeat = steps[-1].proposal
-    assert model.calls == 4 and agent.writer_calls == 4  # type: ignore[attr-defined]
-    # null: declined; a stock phrase naming nothing from the activity: declined too.
-    assert null.is_silence and null.thoughts == "writer declined (nothing concrete to offer)"
-    assert stock.is_silence and stock.thoughts.startswith("writer declined (names nothing from the activity)")
-    assert offer.task == grounded and offer.message == grounded and offer.gate_probability is not None
-    # The same offer again right after it was made (no answer yet) is declined as a repeat.
-    assert repeat.is_silence and repeat.thoughts.startswith("writer declined (repeats a recent offer)")
-    assert agent.declined == 3  # type: ignore[attr-defined]
-    assert all(s.usage is not None and s.usage.completion_tokens == 8 for s in steps)  # declines cost tokens too

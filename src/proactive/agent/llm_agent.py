@@ -7,7 +7,7 @@ model layer's schema support; a task of null, "", "null" or "None." is silence.
 
 An answer that still fails its schema after the model layer's repair retry is an
 *invalid answer*: the returned `AgentStep.invalid` says so, and the bench counts it. The `llm` agent
-records it as silence. A writer that must propose (the `gated` agent's) never returns
+records it as silence. A writer that must propose (`annotate candidates`) never returns
 silence: it keeps the task the invalid answer did complete, else asks once more for the
 task alone (`agent_writer_strict.j2`), else raises `ModelOutputError`.
 
@@ -53,7 +53,7 @@ def required_task(task: str) -> str:
 
 
 class WriterAnswer(BaseModel):
-    """What the writer of the `gated` agent writes: the gate already decided to speak, so a task is required."""
+    """What a must-propose writer (annotate candidates) writes: a task is required."""
 
     purpose: str = Field(max_length=60, description="What the person is trying to do.")
     thoughts: str = Field(max_length=80, description="What would help most right now, in one sentence.")
@@ -164,8 +164,8 @@ class LLMAgent:
     def __init__(self, config: AgentConfig, model: ChatModel, must_propose: bool = False) -> None:
         self.config = config
         self.model = model
-        # must_propose: the writer of the gated agent. The gate has decided *when*; letting
-        # the writer re-decide made a 1.5B writer fall silent where the gate opened.
+        # must_propose: a writer that always proposes (annotate candidates needs one candidate per
+        # event); its schema refuses null and the silence strings.
         self.schema: type[AgentAnswer] | type[WriterAnswer] = WriterAnswer if must_propose else AgentAnswer
         template = WRITER_SYSTEM_TEMPLATE if must_propose else SYSTEM_TEMPLATE
         self.system = render(template).strip()

@@ -44,6 +44,12 @@ REPEAT_EVENTS = 4
 COPY_WORDS = 5
 #: Letters two words must share at the start to count as the same word.
 STEM = 5
+#: First words of tasks that tell the person to press something ("Click on the search results page",
+#: "Open the 'Code.exe' application": 10 of the first 24 offers on ProactiveBench): not help.
+UI_STEPS = frozenset({
+    "open", "click", "scroll", "type", "press", "navigate", "go", "switch", "return", "close", "select", "hover",
+    "drag", "tap",
+})  # fmt: skip
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
 #: A task sharing this many consecutive words with a recent event retells it.
@@ -181,10 +187,10 @@ class OfferWriter:
     async def write(self, observation: Observation) -> WrittenOffer:
         """The offer for the moment after the latest event, or a decline.
 
-        A repeat of a recent offer is declined, not retried: asked for "a different
-        offer", the 1.5B wrote the same line again in 9 of 10 tries (new-traces dev set).
+        A repeat of a recent offer is declined, not retried: asked again for "another, different"
+        offer, greedy or sampled at 0.7, the 1.5B wrote the same line again (new traces' dev set).
         """
-        return await self._ask(writer_messages(observation), observation)
+        return await self._ask(writer_messages(observation), observation, self.temperature)
 
     async def prefill(self, observation: Observation) -> None:
         """Evaluate the activity log now (a backend without a KV cache ignores this), so that
@@ -193,10 +199,10 @@ class OfferWriter:
         if callable(prefill):
             await prefill(shared_prefix(observation))
 
-    async def _ask(self, messages: list[Message], observation: Observation) -> WrittenOffer:
+    async def _ask(self, messages: list[Message], observation: Observation, temperature: float) -> WrittenOffer:
         try:
             result = await self.model.generate(
-                messages, schema=WriterOffer, temperature=self.temperature, max_tokens=self.max_tokens
+                messages, schema=WriterOffer, temperature=temperature, max_tokens=self.max_tokens
             )
         except ModelOutputError as exc:
             return WrittenOffer(None, "invalid answer", exc.usage, False, True, exc.problem)
@@ -209,6 +215,8 @@ class OfferWriter:
         recent = observation.history[-GROUNDING_EVENTS:]
         if len(task.split()) < MIN_TASK_WORDS:
             offer.declined = "too short to be an offer"
+        elif task.split()[0].lower().strip("'\"") in UI_STEPS:
+            offer.declined = "a click or keystroke they would do themselves, not help"
         elif copies_prompt(task, self._shingles):
             offer.declined = "copies its instructions"
         elif not names_something(task, recent):

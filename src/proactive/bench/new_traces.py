@@ -113,6 +113,8 @@ def score_new_traces(traces: Sequence[LabelledTrace], records: dict[str, list[Ev
         pair = (labelled, records[labelled.trace.id])
         groups["all"].append(pair)
         groups.setdefault(labelled.setting, []).append(pair)
+        if len({t.part for t in traces}) > 1:  # e.g. dev and held, reported apart too
+            groups.setdefault(f"part:{labelled.part}", []).append(pair)
     report: dict[str, Any] = {}
     for name, pairs in groups.items():
         spoke = [not r.proposal.is_silence for _, rs in pairs for r in rs]

@@ -33,6 +33,7 @@ class LabelledTrace(BaseModel):
     setting: str = Field(description="coding, writing or daily.")
     help_needed: list[bool] = Field(description="Per event: would help be welcome right after it.")
     objects: list[list[str]] = Field(description="Per event: words a specific offer names (empty when no need).")
+    part: str = Field(default="", description="Name of the folder it came from (e.g. dev, held).")
 
     @property
     def need_count(self) -> int:
@@ -86,7 +87,7 @@ def load_labelled_trace(path: Path) -> LabelledTrace:
         needs.append(need)
         objects.append([w.strip() for w in words])
     trace = Trace(id=trace_id, events=events, theme=setting)
-    return LabelledTrace(trace=trace, setting=setting, help_needed=needs, objects=objects)
+    return LabelledTrace(trace=trace, setting=setting, help_needed=needs, objects=objects, part=path.parent.name)
 
 
 def load_labelled_traces(folder: Path) -> list[LabelledTrace]:

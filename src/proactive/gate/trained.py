@@ -74,5 +74,8 @@ def create(config: AgentConfig) -> TrainedGate:
 
         raise UserError("the trained gate needs a gate folder: pass --gate DIR (from `proactive gate train`)")
     gate = choose_gate(config.gate, config.model, config.threshold)
-    assert isinstance(gate, TrainedGate)
+    if not isinstance(gate, TrainedGate):
+        from proactive.errors import UserError
+
+        raise UserError(f"--gate {config.gate}: not a trained gate folder; pass a folder from `proactive gate train`")
     return gate

@@ -109,8 +109,8 @@ def get_model(spec: str, **options: Any) -> ChatModel:
     return model
 
 
-#: Models handed out by `shared_model`, one per spec for the life of the process.
-_shared: dict[str, ChatModel] = {}
+#: Models handed out by `shared_model`: one per (spec, state dir) for the life of the process.
+_shared: dict[tuple[str, str], ChatModel] = {}
 
 
 def shared_model(spec: str) -> ChatModel:
@@ -120,7 +120,11 @@ def shared_model(spec: str) -> ChatModel:
     then use one loaded llama.cpp model and its KV cache (the prompt prefix they share is
     evaluated once), instead of loading the weights again for each.
     """
-    model = _shared.get(spec)
+    from proactive.settings import state_dir
+
+    # The state dir is part of the key: a model's response cache lives there.
+    key = (spec, str(state_dir()))
+    model = _shared.get(key)
     if model is None:
-        model = _shared[spec] = get_model(spec)
+        model = _shared[key] = get_model(spec)
     return model

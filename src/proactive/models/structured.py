@@ -25,7 +25,7 @@ class ModelOutputError(UserError):
     """The model's answer did not fit the requested schema, even after one repair retry.
 
     `answer` is the last answer's raw text and `problem` the validation error, so a
-    caller that must not give up (the gated agent's writer) can salvage or retry.
+    caller that must not give up (the must-propose writer of `annotate candidates`) can salvage or retry.
     """
 
     def __init__(self, message: str, answer: str = "", problem: str = "", usage: Usage | None = None) -> None:
