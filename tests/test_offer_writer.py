@@ -143,3 +143,17 @@ def test_the_real_model_behind_the_gated_agent_prefills_and_writes(default_gate:
     assert agent.writer_calls == 1 and last.proposal.gate_probability is not None
     assert last.usage is not None and last.usage.new_prompt_tokens < last.usage.prompt_tokens / 2
     assert last.proposal.task or last.proposal.thoughts.startswith("writer declined")
+
+
+@pytest.mark.skipif(not RECORDED.is_file(), reason="record with tests/data/record_writer_answers.py")
+def test_on_recorded_real_answers_declines_are_silence_with_a_reason() -> None:
+    writer = OfferWriter(get_model(REPLAY))
+    offers = []
+    for labelled in load_labelled_traces(ROOT / "data" / "new_traces" / "dev"):
+        for index, need in enumerate(labelled.help_needed):
+            if need:
+                offers.append(asyncio.run(writer.write(Observation(history=labelled.trace.events[: index + 1]))))
+    declined = [o for o in offers if o.task is None]
+    assert len(offers) == 36 and 3 <= len(declined) < len(offers)
+    assert all(o.declined and o.candidate for o in declined)  # the model wrote something; a check refused it
+    assert all(not o.declined for o in offers if o.task is not None)
