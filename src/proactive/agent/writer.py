@@ -13,13 +13,17 @@ What the earlier writer got wrong, and what this one does instead:
 - It never heard the person's answers. `Observation.feedback` is shown beside each
   earlier offer, and an offer that repeats a dismissed one (or any recent one) is dropped.
 
-After the model answers, four checks can turn the answer into a *decline* (silence, the
-person sees nothing): the model said null; the task repeats an earlier offer; it names
-nothing from the recent activity (a stock phrase); it copies five words of its own prompt.
+After the model answers, checks can turn the answer into a *decline* (silence, the person
+sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
+`MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
+`COPY_WORDS` words of its own prompt; it names nothing from the last `GROUNDING_EVENTS`
+events (a stock phrase); it retells `ECHO_WORDS` words of an event; it repeats an offer the
+person dismissed, or one left unanswered within `REPEAT_EVENTS` events.
 
-Speed: the prompt is [system][activity lines ... question]. Activity lines are only ever
-appended (the window moves in steps of `WINDOW_STEP` lines), so llama.cpp reuses the KV
-cache of everything but the new lines and the question; the LLM gate
+Speed: the prompt is [system][activity lines ... question], the question restating the
+latest event. Activity lines are only ever appended (the window moves in steps of
+`WINDOW_STEP` lines), so llama.cpp reuses the KV cache of everything but the new lines and
+the question; `prefill` reads the log in while the gate is closed, and the LLM gate
 (`gate/llm_gate.py`) asks its yes/no over the very same prefix (`prompts/activity.py`).
 """
 
