@@ -2,7 +2,7 @@
 
 Nobody has to train anything before `proactive bench run`, `scripts/run.sh` or
 `proactive assist`: the first use fits the set from ProactiveBench's reward rows into the
-state dir (about half a minute, with a progress bar) and later uses load it. The folder
+state dir (a few seconds here, with a progress bar) and later uses load it. The folder
 name carries a fingerprint of the recipe (blocks, regularisations, the features' source)
 and of the reward file, so a change of either builds a new set instead of reusing a stale
 one. Each member's manifest lists the traces it was fitted on, so the bench gives every
@@ -10,7 +10,7 @@ scored trace the member fitted without it, exactly as for a set trained by hand.
 
 Why these blocks: chosen on our own new traces (`data/new_traces/dev`, activity written
 unlike the released traces) among candidates scored leave-one-trace-out on the released
-ones (docs/gate.md). The words of the latest event scored best on the released traces and
+ones (`bench/gate_choice.py`, table in docs/agent.md). The words of the latest event scored best on the released traces and
 below chance on new ones; the situation signals carried over.
 """
 
@@ -59,7 +59,7 @@ def default_gate_folder(data: Path, console: Console | None = None) -> Path:
     if (folder / INDEX).is_file():
         return folder
     console = console or Console(stderr=True)
-    console.print(f"building the default gate set (first use; ~30 s) into {folder}", style="dim")
+    console.print(f"building the default gate set (first use; seconds) into {folder}", style="dim")
     rows = load_reward_rows(reward_file)
     train_loto_set(rows, load_test_traces(data), folder, DEFAULT_SPEC, console=console)
     return folder
