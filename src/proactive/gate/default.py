@@ -10,8 +10,9 @@ scored trace the member fitted without it, exactly as for a set trained by hand.
 
 Why these blocks: chosen on our own new traces (`data/new_traces/dev`, activity written
 unlike the released traces) among candidates scored leave-one-trace-out on the released
-ones (`bench/gate_choice.py`, table in docs/agent.md). The words of the latest event scored best on the released traces and
-below chance on new ones; the situation signals carried over.
+ones (`bench/gate_choice.py`, table in docs/agent.md). The words of the latest event
+scored best on the released traces and at chance on new ones; the situation signals
+carried over.
 """
 
 from __future__ import annotations
