@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proactive.cli.bench_cmd import DEFAULT_MODEL
+from proactive.agent.base import DEFAULT_MODEL
 from proactive.data.loaders import REWARD_FILE
 from proactive.gate.artifact import GateManifest, save_gate
 from proactive.models import store

@@ -6,8 +6,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
-
 from proactive.agent.gated import GatedAgent
 from proactive.agent.writer import (
     OfferWriter,
@@ -99,7 +97,6 @@ def test_earlier_offers_and_the_persons_answers_are_in_the_log() -> None:
     assert repeated_offer("Fix the SUMIF in E12", unanswered) == "repeats a recent offer"
 
 
-@pytest.mark.skipif(not RECORDED.is_file(), reason="record with tests/data/record_writer_answers.py")
 def test_recorded_real_offers_at_errors_name_the_error() -> None:
     writer = OfferWriter(get_model(REPLAY))
     for labelled in _traces():
@@ -109,7 +106,6 @@ def test_recorded_real_offers_at_errors_name_the_error() -> None:
         assert names_object(offer.task, labelled.objects[index]), (labelled.trace.id, offer.task)
 
 
-@pytest.mark.skipif(not RECORDED.is_file(), reason="record with tests/data/record_writer_answers.py")
 def test_recorded_real_tasks_rarely_copy_the_prompt_and_are_mostly_distinct() -> None:
     tasks = []
     for line in RECORDED.read_text(encoding="utf-8").splitlines():
@@ -145,7 +141,6 @@ def test_the_real_model_behind_the_gated_agent_prefills_and_writes(default_gate:
     assert last.proposal.task or last.proposal.thoughts.startswith("writer declined")
 
 
-@pytest.mark.skipif(not RECORDED.is_file(), reason="record with tests/data/record_writer_answers.py")
 def test_on_recorded_real_answers_declines_are_silence_with_a_reason() -> None:
     writer = OfferWriter(get_model(REPLAY))
     offers = []

@@ -43,6 +43,8 @@ AGENTS.register("gated", "proactive.agent.gated:create")
 
 #: The agent `bench run`, `scripts/run.sh` and `proactive assist` use when none is named.
 DEFAULT_AGENT = "gated"
+#: The chat model of model-backed agents when none is named (the embedded default, `proactive models pull`).
+DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 
 #: Agents that write with a chat model and cannot run without `--model` (the gated agent's
 #: writer too), so a run without one is refused before its folder is written.

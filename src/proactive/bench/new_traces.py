@@ -27,14 +27,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from proactive.agent.base import AGENTS_WITH_GATE, AgentConfig, get_agent
+from proactive.agent.base import AgentConfig
 from proactive.agent.writer import copies_prompt, prompt_shingles
-from proactive.bench.runner import run_event
+from proactive.bench.runner import build_agent, run_event
 from proactive.bench.store import EventRecord, RecordLog
 from proactive.data.labelled import LabelledTrace, load_labelled_traces, names_object
 from proactive.errors import UserError
 from proactive.fileio import write_atomic
-from proactive.gate.choose import choose_gate
 from proactive.metrics import classification_metrics, confusion_counts, zero_undefined
 from proactive.types import silence_form
 
@@ -72,11 +71,8 @@ async def _run_trace(settings: NewTraceSettings, labelled: LabelledTrace, log: R
         return records[: len(trace.events)]
     config = AgentConfig(model=settings.model, gate=settings.gate, threshold=settings.threshold,
                          max_tokens=settings.max_tokens)  # fmt: skip
-    if settings.agent in AGENTS_WITH_GATE:
-        # Live-like: the gate set's `full` member (none of them saw these traces).
-        agent = get_agent(settings.agent, config, gate=choose_gate(settings.gate, settings.model, settings.threshold))
-    else:
-        agent = get_agent(settings.agent, config)
+    # Live-like: no learned part knows these traces, so a gate set gives its `full` member.
+    agent = build_agent(settings.agent, config, trace_key=None)
     for index in range(len(records), len(trace.events)):
         record = await run_event(agent, None, trace, index, records, 0)
         log.append(record)

@@ -102,6 +102,18 @@ def check_settings(settings: RunSettings) -> None:
         check_gate_folder(gate_folder(gate))
 
 
+def build_agent(
+    name: str, config: AgentConfig, trace_key: str | None, allow_seen: bool = False, data: Path | None = None
+) -> Any:
+    """The agent for one trace. The trace's identity stays here: an agent built around a gate
+    is handed the gate fitted without that trace (one that saw it is refused unless
+    `allow_seen`); `trace_key` None (a trace no learned part knows) gets a LOTO set's `full` member."""
+    if name not in AGENTS_WITH_GATE:
+        return get_agent(name, config)
+    gate = choose_gate(config.gate, config.model, config.threshold, trace_key, allow_seen, data)
+    return get_agent(name, config, gate=gate)
+
+
 def code_version() -> str:
     """Package version plus the git commit of the checkout (and '+dirty' with local edits)."""
     root = Path(__file__).resolve().parents[3]
@@ -278,14 +290,8 @@ async def run_trace(state: RunState, trace: Trace, judge: Judge | None, advance:
         model=settings.model, gate=settings.gate, threshold=settings.threshold, max_tokens=settings.max_tokens,
         temperature=settings.temperature,
     )  # fmt: skip
-    if settings.agent in AGENTS_WITH_GATE:
-        # The trace's identity stays here: the bench picks the gate fitted without this
-        # trace (or refuses one that saw it) and hands it to the agent.
-        gate = choose_gate(settings.gate, settings.model, settings.threshold, trace_key_of_events(trace.events),
-                           settings.allow_seen, Path(settings.data) if settings.data else None)  # fmt: skip
-        agent = get_agent(settings.agent, config, gate=gate)
-    else:
-        agent = get_agent(settings.agent, config)
+    data = Path(settings.data) if settings.data else None
+    agent = build_agent(settings.agent, config, trace_key_of_events(trace.events), settings.allow_seen, data)
     log = state.folder.log(trace.id)
     try:
         for index in range(len(records), len(trace.events)):
@@ -349,11 +355,9 @@ def run_bench(settings: RunSettings, out: Path, data: Path, progress: Any | None
     check_settings(settings)
     settings = settings.model_copy(update={"data": str(data), "data_hash": folder_hash(data)})
     traces = select_traces(data, settings.split, settings.traces, settings.limit)
-    if settings.agent in AGENTS_WITH_GATE and (settings.gate or "default") == "default":
-        from proactive.gate.default import default_gate_folder
-
-        default_gate_folder(data)  # built on first use, before the run folder exists
-    if settings.agent in AGENTS_WITH_GATE:  # a gate that saw a scored trace is refused before anything is written
+    if settings.agent in AGENTS_WITH_GATE:
+        # Before anything is written: the default set is built on first use, and a gate
+        # that saw a scored trace is refused.
         for trace in traces:
             choose_gate(settings.gate, settings.model, settings.threshold, trace_key_of_events(trace.events),
                         settings.allow_seen, data)  # fmt: skip

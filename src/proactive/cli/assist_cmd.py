@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from proactive.agent.base import DEFAULT_AGENT, DEFAULT_MODEL
 from proactive.assist.attention import Attention
 from proactive.assist.loop import AssistLoop, Moment, StepResult, TerminalPresenter, read_answers, trace_moments
 from proactive.cli.options import check_positive
@@ -21,7 +22,6 @@ from proactive.settings import state_dir
 
 app = typer.Typer(help="Offer help in notifications, act only on Accept, learn when to speak (docs/assist.md).")
 
-DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT = {"": 60.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -77,7 +77,7 @@ def _attention(max_per_hour: int, quiet_apps: str | None) -> Attention:
 @app.callback(invoke_without_command=True)
 def assist(
     ctx: typer.Context,
-    agent: str = typer.Option("gated", "--agent", help="Agent: gated (gate + writer), llm, always (no model)."),
+    agent: str = typer.Option(DEFAULT_AGENT, "--agent", help="Agent: gated (gate + writer), llm, always (no model)."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", help="Chat model for the writer and the tools."),
     gate: str | None = typer.Option(
         None, "--gate", help="Gate: default (the shipped set, built on first use), llm, or a gate folder."

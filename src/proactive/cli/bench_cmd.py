@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from proactive.agent.base import DEFAULT_AGENT, DEFAULT_MODEL
 from proactive.bench.metrics import BOOTSTRAP_SAMPLES
 from proactive.cli.options import (
     CONCURRENCY_LIMIT,
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Score proactive agents on ProactiveBench.", no_args_is_help=True)
 
-#: The writer model when none is named (the embedded default, `proactive models pull`).
-DEFAULT_MODEL = "local/qwen2.5-coder-1.5b"
 DataOption = typer.Option(None, "--data", help="ProactiveBench folder (default: $PROACTIVEBENCH_DIR).")
 SamplesOption = typer.Option(BOOTSTRAP_SAMPLES, "--samples", help="Bootstrap resamples for the 95% intervals.")
 
@@ -59,6 +58,18 @@ def _progress(console: Console) -> Progress:
     )  # fmt: skip
 
 
+def _agent_defaults(agent: str, model: str | None, gate: str | None) -> tuple[str | None, str | None]:
+    """The model and gate an agent runs with when none is named: the embedded 1.5B, the shipped gate."""
+    from proactive.agent.base import AGENTS_NEEDING_MODEL, AGENTS_WITH_GATE
+    from proactive.gate.choose import DEFAULT_GATE
+
+    if agent in AGENTS_NEEDING_MODEL and model is None:
+        model = DEFAULT_MODEL
+    if agent in AGENTS_WITH_GATE and gate is None:
+        gate = DEFAULT_GATE
+    return model, gate
+
+
 def _split_list(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
@@ -68,7 +79,7 @@ def _split_list(values: list[str] | None) -> list[str] | None:
 @app.command("run")
 def run_command(
     agent: str = typer.Option(
-        "gated", "--agent", help="Agent name: gated (default: gate + offer writer), llm, always, never."
+        DEFAULT_AGENT, "--agent", help="Agent name: gated (default: gate + offer writer), llm, always, never."
     ),
     out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
     model: str | None = typer.Option(
@@ -99,16 +110,12 @@ def run_command(
     event_delay: float = typer.Option(0.0, "--event-delay", hidden=True, help="Pause after each event (tests)."),
 ) -> None:
     """Run AGENT on the test traces event by event (resumable), then score and report."""
-    from proactive.agent.base import AGENTS_NEEDING_MODEL, AGENTS_WITH_GATE
     from proactive.bench.evaluate import BASELINE_DIR
     from proactive.bench.runner import RunSettings, run_bench
 
     folder = data_dir(data)
     console = Console(stderr=True)
-    if agent in AGENTS_NEEDING_MODEL and model is None:
-        model = DEFAULT_MODEL
-    if agent in AGENTS_WITH_GATE and gate is None:
-        gate = "default"
+    model, gate = _agent_defaults(agent, model, gate)
     settings = RunSettings(
         agent=agent, model=model, judge=None if judge == "none" else judge, gate=gate, threshold=threshold,
         split=split, traces=_split_list(traces), limit=limit, max_tokens=max_tokens, temperature=temperature,
@@ -191,7 +198,7 @@ def new_traces_command(
     folders: list[Path] | None = typer.Argument(
         None, help="Folders of labelled traces (default: the repo's data/new_traces/dev and held)."
     ),
-    agent: str = typer.Option("gated", "--agent", help="Agent name: gated (default), llm, always, never."),
+    agent: str = typer.Option(DEFAULT_AGENT, "--agent", help="Agent name: gated (default), llm, always, never."),
     model: str | None = typer.Option(None, "--model", help="Chat model of llm/gated (default the 1.5B)."),
     gate: str | None = typer.Option(None, "--gate", help="Gate: default, llm, or a gate / LOTO folder."),
     threshold: float | None = typer.Option(None, "--threshold", help="Gate threshold override."),
@@ -201,7 +208,7 @@ def new_traces_command(
     """Run AGENT on our own hand-labelled traces (activity nobody trained on) and print its figures."""
     from rich.table import Table
 
-    from proactive.agent.base import AGENTS, AGENTS_NEEDING_MODEL, AGENTS_WITH_GATE
+    from proactive.agent.base import AGENTS
     from proactive.bench.new_traces import NewTraceSettings, run_new_traces, score_new_traces, write_metrics
     from proactive.data.labelled import load_labelled_traces
 
@@ -211,10 +218,7 @@ def new_traces_command(
     AGENTS.factory(agent)
     chosen = [str(f) for f in (folders or [NEW_TRACES / "dev", NEW_TRACES / "held"])]
     traces = [t for folder in chosen for t in load_labelled_traces(Path(folder))]
-    if agent in AGENTS_NEEDING_MODEL and model is None:
-        model = DEFAULT_MODEL
-    if agent in AGENTS_WITH_GATE and gate is None:
-        gate = "default"
+    model, gate = _agent_defaults(agent, model, gate)
     settings = NewTraceSettings(agent=agent, model=model, gate=gate, threshold=threshold, max_tokens=max_tokens,
                                 folders=chosen)  # fmt: skip
     console = Console(stderr=True)
