@@ -136,7 +136,9 @@ class Focus:
 
 
 def _clean(text: object, limit: int = MAX_TEXT) -> str:
-    words = " ".join(str(text or "").split())
+    # Redact the raw field before the cut: a cut token (a ghp_ key's first 23 characters)
+    # is too short for its rule to recognise, yet still a secret.
+    words = redact(" ".join(str(text or "").split()))
     return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 

@@ -218,8 +218,10 @@ RULES: tuple[_Rule, ...] = (
     _rule("aws_access_key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
     _rule("aws_secret_key", r"(?i)aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
           hint="secret"),
-    _rule("github_token", _EDGE + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})" + _END,
-          hint="_"),
+    # The ghp_ form also inside a file name ("ghp_..._notes.md": "_" may follow it) and a few
+    # characters short (a key cut or mistyped is still a key).
+    _rule("github_token", r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{30,255}(?![A-Za-z0-9])", hint="_"),
+    _rule("github_token", _EDGE + r"github_pat_[A-Za-z0-9_]{22,255}" + _END, hint="_"),
     _rule("gitlab_token", _EDGE + r"glpat-[A-Za-z0-9_-]{20,}" + _END, hint="glpat-"),
     _rule("slack_token", _EDGE + r"(?:xox[abposr]|xapp)-[A-Za-z0-9-]{10,}" + _END, _mixed_token, hint=("xox", "xapp")),
     _rule("slack_webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9/_-]{20,})",
