@@ -31,7 +31,10 @@ PROMPT: list[Message] = [{"role": "user", "content": "Name one colour."}]
 def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     """Real exchanges with the small model, recorded through $PROACTIVE_RECORD."""
     store.pull(SMALL)
-    path = tmp_path_factory.mktemp("replay") / "exchanges.jsonl"
+    from proactive.settings import state_dir
+
+    # The recorder writes only inside the state dir: a fresh folder of it per test run.
+    path = state_dir() / "recordings" / tmp_path_factory.mktemp("replay").name / "exchanges.jsonl"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(RECORD_ENV, str(path))
         model = get_model(f"local/{SMALL}", n_ctx=1024, cache=False)

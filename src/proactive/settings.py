@@ -15,7 +15,11 @@ def state_dir() -> Path:
     """The one directory for caches, models and databases (`$PROACTIVE_HOME` overrides)."""
     base = os.environ.get(STATE_ENV)
     path = Path(base) if base else Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "proactive"
-    path.mkdir(parents=True, exist_ok=True)
+    fresh = not path.exists()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if fresh or path.stat().st_uid == os.getuid():
+        # What is sensed about a person is cached here: nobody else on the machine may read it.
+        path.chmod(0o700)
     return path
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -56,8 +57,12 @@ def writer_steps(max_tokens: int, steps: int) -> None:
 
 
 def main() -> None:
-    TARGET.unlink(missing_ok=True)
-    os.environ[RECORD_ENV] = str(TARGET)
+    # The recorder writes only inside the state dir (raw prompts); the file is moved here after.
+    from proactive.settings import state_dir
+
+    scratch = state_dir() / "recordings" / TARGET.name
+    scratch.unlink(missing_ok=True)
+    os.environ[RECORD_ENV] = str(scratch)
     writer_steps(65, 2)
     writer_steps(8, 1)
     out = Path(os.environ.get("PROACTIVE_HOME", "/tmp")) / "record-llm-run"
@@ -66,6 +71,7 @@ def main() -> None:
         "--max-tokens", "90", "--out", str(out), "--no-baselines", "--no-report",
     ])  # fmt: skip
     print(result.output[-400:])
+    shutil.move(scratch, TARGET)
     print(f"recorded {len(TARGET.read_text().splitlines())} exchanges in {TARGET}")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -40,6 +41,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    TARGET.unlink(missing_ok=True)
-    os.environ["PROACTIVE_RECORD"] = str(TARGET)
+    # The recorder writes only inside the state dir (raw prompts); the file is moved here after.
+    from proactive.settings import state_dir
+
+    scratch = state_dir() / "recordings" / TARGET.name
+    scratch.unlink(missing_ok=True)
+    os.environ["PROACTIVE_RECORD"] = str(scratch)
     asyncio.run(main())
+    shutil.move(scratch, TARGET)

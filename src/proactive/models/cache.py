@@ -35,6 +35,7 @@ from proactive.errors import UserError
 from proactive.models.base import ChatModel, ChatResult, Message, Usage
 from proactive.models.structured import ModelOutputError, schema_fingerprint
 from proactive.settings import state_dir
+from proactive.sqlite_schema import create_private
 
 RECORD_ENV = "PROACTIVE_RECORD"
 SCHEMA_VERSION = 1
@@ -82,6 +83,7 @@ class ResponseCache:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or state_dir() / "cache.sqlite"
+        create_private(self.path, "the response cache", "check $PROACTIVE_HOME")
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         with self._lock, self._db:
@@ -110,12 +112,26 @@ class ResponseCache:
 
 
 class Recorder:
-    """Appends exchanges to a JSONL file in the replay format."""
+    """Appends exchanges to a JSONL file in the replay format, inside the state dir only, mode 0600.
+
+    Recorded requests hold raw activity text; a path anywhere else (a shared folder, a
+    synced drive) would copy it out of the person's private state dir, so it is refused.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        home = state_dir().resolve()
+        resolved = path.expanduser().resolve()
+        if not resolved.is_relative_to(home):
+            raise UserError(
+                f"{path}: {RECORD_ENV} must name a file inside the state dir {home} "
+                "(set PROACTIVE_HOME to a scratch folder to record test data, then move the file)"
+            )
+        self.path = resolved
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        resolved.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(resolved, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.fchmod(descriptor, 0o600)
+        os.close(descriptor)
 
     def append(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, ensure_ascii=False)

@@ -20,6 +20,7 @@ import numpy as np
 
 from proactive.errors import missing_extra
 from proactive.settings import state_dir
+from proactive.sqlite_schema import create_private
 
 DIMENSIONS = 384
 _lock = threading.Lock()
@@ -58,6 +59,9 @@ class EmbeddingCache:
     def __init__(self, path: Path | None = None) -> None:
         self.memory: dict[str, np.ndarray] = {}
         self.path = path if path is not None else state_dir() / "embeddings-minilm-l6.sqlite"
+        if str(self.path) != ":memory:":
+            # Embedded sentences are sensed activity: the file is the person's alone.
+            create_private(self.path, "the embeddings cache", "check $PROACTIVE_HOME")
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB)")
 
