@@ -108,9 +108,9 @@ class TappedPresenter(DesktopPresenter):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.tokens: list[str] = []
 
-    async def show(self, proposal_id: int, task: str, reason: str, token: str) -> Answer:
+    async def show(self, proposal_id: int, task: str, reason: str, token: str, action: str = "") -> Answer:
         self.tokens.append(token)
-        return await super().show(proposal_id, task, reason, token)
+        return await super().show(proposal_id, task, reason, token, action)
 
 
 def make_loop(tmp_path: Path, presenter: DesktopPresenter, attention: Attention | None = None) -> AssistLoop:

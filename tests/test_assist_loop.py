@@ -55,7 +55,9 @@ def _replay(bench_data: Path, tmp_path: Path, answers: list[str], *extra: str) -
 def test_replay_accept_runs_its_tool_ignore_runs_nothing_and_cap_holds(
     bench_data: Path, tmp_path: Path, state_home: Path, trace: Trace
 ) -> None:
-    output, clipboard = _replay(bench_data, tmp_path, ["accept", "ignore", "ignore", "ignore"], "--max-per-hour", "3")
+    output, clipboard = _replay(
+        bench_data, tmp_path, ["accept", "ignore", "ignore", "ignore"], "--max-per-hour", "3", "--run-tools"
+    )
     times = _times(trace)
     # The cap, computed from the trace's own times: an event is shown when fewer than 3 were shown in the last hour.
     expected_shown: list[int] = []

@@ -44,19 +44,24 @@ def test_a_token_at_every_position_of_a_long_field_is_redacted_whole(field: str)
         if field == "window title":
             windows.append({"timestamp": at, "duration": 9.0, "data": {"app": "Gnome-terminal", "title": text}})
         elif field == "tab title":
-            windows.append({"timestamp": at, "duration": 9.0, "data": {"app": "firefox", "title": "x — Mozilla Firefox"}})
+            windows.append(
+                {"timestamp": at, "duration": 9.0, "data": {"app": "firefox", "title": "x — Mozilla Firefox"}}
+            )
             tabs.append({"timestamp": at, "duration": 9.0, "data": {"url": f"https://wiki.example.org/p{index}",
                                                                      "title": text}})  # fmt: skip
         elif field == "search query":
             query = text.replace(" ", "+")
-            windows.append({"timestamp": at, "duration": 9.0, "data": {"app": "firefox", "title": "x — Mozilla Firefox"}})
+            windows.append(
+                {"timestamp": at, "duration": 9.0, "data": {"app": "firefox", "title": "x — Mozilla Firefox"}}
+            )
             tabs.append({"timestamp": at, "duration": 9.0, "data": {"url": f"https://duckduckgo.com/?q={query}",
                                                                      "title": "results"}})  # fmt: skip
         else:
             name = text.replace(" ", "_") + ".md"
-            windows.append({"timestamp": at, "duration": 9.0, "data": {"app": "Code", "title": "Visual Studio Code"}})
-            editor.append({"timestamp": at, "duration": 9.0, "data": {"file": f"/home/dev/notes/{name}",
-                                                                      "project": "/home/dev/notes", "language": "markdown"}})  # fmt: skip
+            code = {"app": "Code", "title": "Visual Studio Code"}
+            windows.append({"timestamp": at, "duration": 9.0, "data": code})
+            file = {"file": f"/home/dev/notes/{name}", "project": "/home/dev/notes", "language": "markdown"}
+            editor.append({"timestamp": at, "duration": 9.0, "data": file})
     buckets = {"currentwindow": windows, "web.tab.current": tabs, "app.editor.activity": editor}
     events = events_from_buckets({kind: items for kind, items in buckets.items() if items})
     assert len(events) >= 10, [e.text for e in events]  # equal cut titles merge into one event

@@ -50,7 +50,9 @@ class Moment(BaseModel):
 class Presenter(Protocol):
     """Shows one offer and returns how the person answered (timeouts are 'ignored')."""
 
-    async def show(self, proposal_id: int, task: str, reason: str, token: str) -> Answer: ...
+    async def show(self, proposal_id: int, task: str, reason: str, token: str, action: str) -> Answer:
+        """`action`: what Accept runs, tool and argument (`tools.describe`), shown as it will run."""
+        ...
 
 
 class StepResult(BaseModel):
@@ -68,6 +70,7 @@ class StepResult(BaseModel):
     answer: Answer | None = None
     tool_ok: bool | None = None
     tool_detail: str = ""
+    tool_dry_run: bool = False
     latency_s: float | None = Field(default=None, description="Event arrival to presentation, seconds.")
 
 
@@ -168,19 +171,20 @@ class AssistLoop:
         return result
 
     async def _offer(self, result: StepResult, proposal: Proposal, moment: Moment, started: float) -> None:
-        from proactive.assist.tools import plan_tool
+        from proactive.assist.tools import describe, plan_tool
 
         task = redact(result.task or "")
         reason = reason_of(proposal)
         proposal_id = self.store.add_proposal(
             session=self.session, history=list(self.history), proposal=proposal, reason=reason
         )
-        call = plan_tool(proposal)
+        # Planned from the text the person reads, and shown with its argument: Accept runs what was shown.
+        call = plan_tool(proposal.model_copy(update={"task": task}), local_only=self.toolbox.local_only)
         token = self.consent.offer(proposal_id, call)
         self.shown_times.append(moment.now)
         result.shown, result.proposal_id, result.tool = True, proposal_id, call.tool
         result.latency_s = time.perf_counter() - started
-        answer = await self.presenter.show(proposal_id, task, reason, token)
+        answer = await self.presenter.show(proposal_id, task, reason, token, describe(call))
         result.answer = answer
         self.store.record_answer(proposal_id, answer, at=moment.now)
         self.threshold.record("rejected" if answer == "dismissed" else answer)
@@ -190,6 +194,7 @@ class AssistLoop:
             detail = outcome.detail if outcome is not None else "consent refused the token; nothing ran"
             self.store.record_tool_run(proposal_id, call.tool, ok, detail)
             result.tool_ok, result.tool_detail = ok, detail
+            result.tool_dry_run = outcome is not None and outcome.dry_run
             self.feedback[-1] = Judgement(accepted=True, reason="the person accepted", score=1.0)
         elif answer == "dismissed":
             self.consent.dismiss(token)
@@ -290,9 +295,9 @@ class TerminalPresenter:
         self.echo = echo
         self.shown = 0
 
-    async def show(self, proposal_id: int, task: str, reason: str, token: str) -> Answer:
+    async def show(self, proposal_id: int, task: str, reason: str, token: str, action: str) -> Answer:
         self.shown += 1
-        self.echo(f"[proposal {proposal_id}] {task}\n    why: {reason}")
+        self.echo(f"[proposal {proposal_id}] {task}\n    on Accept: {action}\n    why: {reason}")
         if self.answers is None:
             answer = await asyncio.to_thread(self._ask)
         elif self.answers:

@@ -49,9 +49,14 @@ def one_line(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def notification_text(task: str, reason: str) -> str:
-    """The body: the task, then the one-line reason. Escaped, because most servers read body markup."""
+ACTION_CHARS = 200
+
+
+def notification_text(task: str, reason: str, action: str = "") -> str:
+    """The body: the task, what Accept runs, then the one-line reason. Escaped: most servers read markup."""
     body = one_line(task, TASK_CHARS)
+    if action:
+        body += f"\nAccept will {one_line(action, ACTION_CHARS)}"
     why = one_line(reason, REASON_CHARS)
     if why:
         body += f"\nWhy: {why}"
@@ -94,8 +99,8 @@ class DesktopPresenter:
         self._notifier, self._loop = notifier, loop
         return notifier
 
-    async def show(self, proposal_id: int, task: str, reason: str, token: str) -> Answer:
-        """Show the proposal and wait for the answer; the token is bound by the caller, not shown."""
+    async def show(self, proposal_id: int, task: str, reason: str, token: str, action: str = "") -> Answer:
+        """Show the proposal and what Accept runs; wait for the answer (the token is bound by the caller)."""
         dn = _desktop_notifier()
         notifier = await self._ready_notifier()
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
@@ -108,7 +113,7 @@ class DesktopPresenter:
 
         notification = dn.Notification(
             title=self.title,
-            message=notification_text(task, reason),
+            message=notification_text(task, reason, action),
             urgency=dn.Urgency.Normal,
             buttons=(
                 dn.Button(title="Accept", on_pressed=lambda: settle("accepted"), identifier="accept"),

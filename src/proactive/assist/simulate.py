@@ -83,7 +83,7 @@ class SimulatedPerson:
         self.loop: AssistLoop | None = None
         self.trace_id = ""
 
-    async def show(self, proposal_id: int, task: str, reason: str, token: str) -> Answer:
+    async def show(self, proposal_id: int, task: str, reason: str, token: str, action: str = "") -> Answer:
         assert self.loop is not None
         index = len(self.loop.history) - 1
         if random.Random(f"{self.seed}|{self.trace_id}|{index}").random() < self.ignore_share:
@@ -94,6 +94,8 @@ class SimulatedPerson:
 
 class SimulatedTools:
     """Accepted proposals are counted, never run: a simulation must not touch the desktop."""
+
+    local_only = False  # plans as the live assistant does by default
 
     async def run(self, call: object) -> object:
         from proactive.assist.tools import ToolResult

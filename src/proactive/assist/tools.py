@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from proactive.errors import UserError
 from proactive.models.base import ChatModel, Message, get_model
 from proactive.prompts import render
+from proactive.sense.redact import TAG, redact
 from proactive.types import Proposal
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ MAX_SUFFIX = 999
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
 _SEARCH = re.compile(r"\b(search(es|ed|ing)?|look(s|ed|ing)?\s+up|google)\b", re.IGNORECASE)
 _DRAFT = re.compile(r"\b(draft(s|ed|ing)?|writ(e|es|ing))\b", re.IGNORECASE)
+_TAG_AT_END = re.compile(TAG.pattern + "$")
 _SEARCH_LEAD = re.compile(r"^\s*(please\s+)?(search(\s+the\s+web)?(\s+for)?|look\s+up|google)\s*:?\s*", re.IGNORECASE)
 
 
@@ -73,26 +75,54 @@ class ToolResult(BaseModel):
     ok: bool
     detail: str
     path: Path | None = None
+    dry_run: bool = Field(default=False, description="Nothing ran: a replay without --run-tools.")
 
 
-def plan_tool(proposal: Proposal) -> ToolCall:
+#: Tools that send their argument to a third party (the browser fetches a page, a search engine
+#: reads the query): refused under --local-only.
+REMOTE_TOOLS: frozenset[str] = frozenset({"open_url", "web_search"})
+
+
+def plan_tool(proposal: Proposal, local_only: bool = False) -> ToolCall:
     """The tool for a proposal, chosen from its task text alone (deterministic, no model).
 
     A URL in the task -> open_url; "search"/"look up" -> web_search; "draft"/"write" ->
-    write_draft; anything else -> ask_to_clipboard.
+    write_draft; anything else -> ask_to_clipboard. Under `local_only` nothing goes to a
+    third party: a URL or a search becomes a question to the (local) model instead.
+    The live loop plans from the *redacted* task, so the call it shows is the call it runs.
     """
     task = (proposal.task or "").strip()
     if proposal.is_silence or not task:
         raise UserError("plan_tool: the proposal offers no task (silence); only a proposal with a task can run a tool")
     url = _URL.search(task)
-    if url:
-        return ToolCall(tool="open_url", argument=url.group(0).rstrip(".,;:!?)]}"))
-    if _SEARCH.search(task):
+    if url and not local_only:
+        return ToolCall(tool="open_url", argument=_trim_url(url.group(0)))
+    if _SEARCH.search(task) and not local_only:
         query = _SEARCH_LEAD.sub("", task).strip() or task
         return ToolCall(tool="web_search", argument=query)
     if _DRAFT.search(task):
         return ToolCall(tool="write_draft", argument=task)
     return ToolCall(tool="ask_to_clipboard", argument=task)
+
+
+def _trim_url(link: str) -> str:
+    """A URL without the sentence's trailing punctuation; a redaction tag's closing ']' stays."""
+    while link and link[-1] in ".,;:!?)]}":
+        if _TAG_AT_END.search(link):
+            break
+        link = link[:-1]
+    return link
+
+
+def describe(call: ToolCall) -> str:
+    """What Accept will do, in the words the notification shows (the argument as it will run)."""
+    if call.tool == "open_url":
+        return f"open {call.argument} in your browser"
+    if call.tool == "web_search":
+        return f"search DuckDuckGo for '{call.argument}'"
+    if call.tool == "write_draft":
+        return "ask the model for a draft and save it as a new file in your drafts folder"
+    return "ask the model and put its answer on your clipboard"
 
 
 def check_web_url(url: str) -> str:
@@ -190,8 +220,13 @@ class ToolBox:
         clipboard_cmd: list[str] | None = None,
         *,
         max_tokens: int = 400,
+        local_only: bool = False,
+        dry_run: bool = False,
     ) -> None:
+        """`dry_run`: say what each call would do and run nothing (replays of model output)."""
+        self.dry_run = dry_run
         self.allowed_folder = Path(allowed_folder)
+        self.local_only = local_only
         self.model_spec = model
         self.browser = browser
         self.clipboard_cmd = list(clipboard_cmd) if clipboard_cmd else list(XCLIP)
@@ -200,7 +235,13 @@ class ToolBox:
 
     async def run(self, call: ToolCall) -> ToolResult:
         """Run `call`; a refusal or failure is a ToolResult with ok=False and a one-line reason."""
+        if self.dry_run:
+            return ToolResult(ok=False, dry_run=True, detail=f"dry run, nothing ran (pass --run-tools): would "
+                                                             f"{describe(call)}")  # fmt: skip
         try:
+            if self.local_only and call.tool in REMOTE_TOOLS:
+                raise UserError(f"{call.tool} would send activity-derived text off this machine; refused under "
+                                "--local-only")  # fmt: skip
             if call.tool == "open_url":
                 return await self._open(check_web_url(call.argument.strip()))
             if call.tool == "web_search":
@@ -212,8 +253,9 @@ class ToolBox:
                 return await self._ask_to_clipboard(call.argument)
             return await self._write_draft(call.argument)
         except (UserError, OSError, webbrowser.Error) as error:
-            log.warning("tool %s refused or failed: %s", call.tool, error)
-            return ToolResult(ok=False, detail=f"{call.tool}: {error}")
+            # Errors quote the URL or file name: the log gets them redacted, as the store does.
+            log.warning("tool %s refused or failed: %s", call.tool, redact(str(error)))
+            return ToolResult(ok=False, detail=redact(f"{call.tool}: {error}"))
 
     async def _open(self, url: str) -> ToolResult:
         controller = _browser_controller(self.browser)

@@ -18,6 +18,7 @@ from proactive.assist.attention import Attention
 from proactive.assist.loop import AssistLoop, Moment, StepResult, TerminalPresenter, read_answers, trace_moments
 from proactive.cli.options import check_positive
 from proactive.errors import UserError
+from proactive.sense.redact import redact
 from proactive.settings import state_dir
 
 app = typer.Typer(help="Offer help in notifications, act only on Accept, learn when to speak (docs/assist.md).")
@@ -60,10 +61,21 @@ async def _printed(loop: AssistLoop, moments: AsyncIterator[Moment]) -> list[Ste
         step = await loop.step(moment)
         steps.append(step)
         if step.blocked:
-            typer.echo(f"[event {step.index}] held back '{(step.task or '')[:60]}': {step.blocked}")
+            typer.echo(f"[event {step.index}] held back '{redact(step.task or '')[:60]}': {step.blocked}")
         elif step.tool_ok is not None:
-            typer.echo(f"    tool {step.tool}: {'ok' if step.tool_ok else 'failed'}: {step.tool_detail[:200]}")
+            typer.echo(f"    tool {step.tool}: {_outcome(step)}")
     return steps
+
+
+def _outcome(step: StepResult) -> str:
+    """One line on what a tool did, never its content (an answer may quote the person's activity)."""
+    if step.tool_dry_run:
+        return step.tool_detail
+    if not step.tool_ok:
+        return f"failed: {redact(step.tool_detail)[:200]}"
+    if step.tool == "ask_to_clipboard":
+        return f"ok: the answer ({len(step.tool_detail)} characters) is on your clipboard"
+    return f"ok: {redact(step.tool_detail)[:200]}"
 
 
 def _attention(max_per_hour: int, quiet_apps: str | None) -> Attention:
@@ -93,10 +105,21 @@ def assist(
     clipboard_cmd: str | None = typer.Option(
         None, "--clipboard-cmd", help="Command that reads the clipboard text on stdin (default xclip; e.g. wl-copy)."
     ),
-    local_only: bool = typer.Option(False, "--local-only", help="Refuse models that could send data off this machine."),
+    local_only: bool = typer.Option(
+        False,
+        "--local-only",
+        help="Refuse models and tools (open_url, web_search) that would send data off this machine.",
+    ),
+    run_tools: bool = typer.Option(
+        False,
+        "--run-tools",
+        help="With --replay: really run the tools of accepted offers (default: a dry run that says what would run).",
+    ),
     quiet_apps: str | None = typer.Option(
-        None, "--quiet-apps", help="Comma-separated app-name fragments (calls, full-screen) that hold notifications "
-        "back; replaces the default list (zoom, teams, meet, obs, ...)."
+        None,
+        "--quiet-apps",
+        help="Comma-separated app-name fragments (calls, full-screen) that hold notifications "
+        "back; replaces the default list (zoom, teams, meet, obs, ...).",
     ),
 ) -> None:
     """Run the assistant live (ActivityWatch + desktop notifications) or over a recorded trace (--replay)."""
@@ -114,6 +137,9 @@ def assist(
     config = load_sense_config()
     if local_only or config.local_only:
         check_local_only(model)
+    from proactive.models.cache import use_response_cache
+
+    use_response_cache(False)  # live answers come from a person's activity: never cached
     if answers is not None and replay is None:
         raise UserError("--answers needs --replay TRACE.json (live answers come from the notification buttons)")
     answer_list = read_answers(answers) if answers is not None else None
@@ -129,7 +155,13 @@ def assist(
             presenter = DesktopPresenter()
         else:
             presenter = TerminalPresenter(answer_list)
-        toolbox = ToolBox(folder, model, clipboard_cmd=shlex.split(clipboard_cmd) if clipboard_cmd else None)
+        toolbox = ToolBox(
+            folder,
+            model,
+            clipboard_cmd=shlex.split(clipboard_cmd) if clipboard_cmd else None,
+            local_only=local_only or config.local_only,
+            dry_run=trace is not None and not run_tools,
+        )
         loop = AssistLoop(built, store, Consent(), toolbox, presenter,
                           attention=_attention(max_per_hour, quiet_apps))  # fmt: skip
         if trace is not None:

@@ -239,8 +239,23 @@ class CachedModel:
         return probabilities
 
 
-def wrap(model: ChatModel, cache: bool | ResponseCache = True, record: str | Path | None = None) -> ChatModel:
-    """Add the response cache (unless cache=False) and a recorder (record=path or $PROACTIVE_RECORD)."""
+_cache_by_default = True
+
+
+def use_response_cache(enabled: bool) -> None:
+    """Whether models built from now on in this process cache answers unless told (`cache=`).
+
+    The live assistant turns it off: its answers are written from a person's activity, and
+    nothing of that is kept in a cache (the assistant's own store keeps what it must, redacted).
+    """
+    global _cache_by_default
+    _cache_by_default = enabled
+
+
+def wrap(model: ChatModel, cache: bool | ResponseCache | None = None, record: str | Path | None = None) -> ChatModel:
+    """Add the response cache (cache=None: the process default, on unless `use_response_cache(False)`) and
+    a recorder (record=path or $PROACTIVE_RECORD)."""
+    cache = _cache_by_default if cache is None else cache
     response_cache = cache if isinstance(cache, ResponseCache) else (ResponseCache() if cache else None)
     record_path = record or os.environ.get(RECORD_ENV) or None
     recorder = Recorder(Path(record_path)) if record_path else None
