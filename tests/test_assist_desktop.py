@@ -145,3 +145,70 @@ def test_ask_to_clipboard_puts_the_model_answer_on_the_x_clipboard(
     assert result.ok, result.detail
     assert result.detail.strip()
     assert desktop.clipboard().strip() == result.detail.strip()
+
+
+SCREENSHOT_ENV = "PROACTIVE_SCREENSHOT"
+URL_TASK = "Summarise https://wiki.example.org/runbook?key=s3cr3tKeyValue42 for the incident"
+
+
+def test_the_loop_notification_names_its_tool_and_argument_and_accept_runs_it(  # noqa: F811
+    desktop: Desktop, tmp_path: Path, state_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real loop through dunst: the body names the tool and its (redacted) argument, Accept opens just that.
+
+    Set PROACTIVE_SCREENSHOT=path.png to keep the screenshot (docs/img/notification.png was made so).
+    """
+    from PIL import ImageGrab
+
+    from proactive.agent.base import AgentStep
+    from proactive.assist.attention import Attention
+    from proactive.assist.consent import Consent
+    from proactive.assist.loop import AssistLoop, Moment
+    from proactive.assist.store import AssistStore
+    from proactive.assist.tools import ToolBox
+    from proactive.types import Event, Observation, Proposal
+
+    class FixedAgent:
+        name = "fixed"
+
+        async def __call__(self, observation: Observation) -> AgentStep:
+            return AgentStep(proposal=Proposal(task=URL_TASK))
+
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{opened}"\n', encoding="utf-8")
+    browser.chmod(0o700)
+    monkeypatch.setenv("BROWSER", str(browser))
+    shot = Path(os.environ.get(SCREENSHOT_ENV) or tmp_path / "notification.png")
+    store = AssistStore(tmp_path / "assist.sqlite3")
+    loop = AssistLoop(FixedAgent(), store, Consent(), ToolBox(tmp_path, None), DesktopPresenter(timeout_s=60),
+                      attention=Attention(max_per_hour=10))  # fmt: skip
+
+    def look_then_accept() -> None:
+        time.sleep(0.5)  # dunst draws asynchronously
+        ImageGrab.grab(xdisplay=desktop.display).crop((760, 0, 1280, 260)).save(shot)
+        desktop.choose_in_menu("Accept")
+
+    async def scenario() -> None:
+        event = Event(time="1717399800.0", text="The user opens 'Runbook' at wiki.example.org.")
+        step = asyncio.create_task(loop.step(Moment(event=event, now=1717399800.0)))
+        deadline = time.monotonic() + 15
+        while desktop.displayed() != 1:
+            assert time.monotonic() < deadline and not step.done(), "the notification never appeared"
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(look_then_accept)
+        await step
+
+    asyncio.run(scenario())
+    store.close()
+    body = json.loads(desktop.dunstctl("history"))["data"][0][0]["body"]["data"]
+    shown_url = "https://wiki.example.org/runbook?key=[REDACTED:query_secret]"
+    assert f"Accept will open {shown_url} in your browser" in html.unescape(body)
+    assert "s3cr3tKeyValue42" not in body
+    assert loop.steps[0].answer == "accepted" and loop.steps[0].tool_ok
+    assert opened.read_text(encoding="utf-8").splitlines() == [shown_url]
+    # The screenshot holds a drawn notification: many distinct colours where the screen is otherwise flat.
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert len(set(image.convert("RGB").getdata())) > 20
