@@ -151,8 +151,11 @@ SCREENSHOT_ENV = "PROACTIVE_SCREENSHOT"
 URL_TASK = "Summarise https://wiki.example.org/runbook?key=s3cr3tKeyValue42 for the incident"
 
 
-def test_the_loop_notification_names_its_tool_and_argument_and_accept_runs_it(  # noqa: F811
-    desktop: Desktop, tmp_path: Path, state_home: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_loop_notification_names_its_tool_and_argument_and_accept_runs_it(
+    desktop: Desktop,  # noqa: F811
+    tmp_path: Path,
+    state_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The real loop through dunst: the body names the tool and its (redacted) argument, Accept opens just that.
 
