@@ -42,7 +42,11 @@ def test_silent_below_threshold_without_asking_the_writer(gate_setup, state_home
     for i in range(4):
         step = asyncio.run(agent(Observation(history=trace.events[: i + 1])))
         assert isinstance(step, AgentStep)
-        assert step.usage is None and not step.cached and not step.invalid  # no answer generated, no tokens
+        assert not step.cached and not step.invalid and step.proposal.is_silence
+        if prefill:  # the writer read the new event into its KV cache: those tokens are counted, nothing generated
+            assert step.usage is not None and step.usage.completion_tokens <= 1 and step.usage.new_prompt_tokens > 0
+        else:  # nothing asked of the model at all
+            assert step.usage is None
         proposal = step.proposal
         assert proposal.is_silence
         assert proposal.thoughts == proposal.purpose == ""  # nothing for the writer to imitate later

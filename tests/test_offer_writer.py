@@ -134,7 +134,9 @@ def test_the_real_model_behind_the_gated_agent_prefills_and_writes(default_gate:
         step = asyncio.run(agent(Observation(history=events[:count], previous=list(previous))))
         steps.append(step)
         previous.append(step.proposal)
-    assert all(s.proposal.is_silence and s.usage is None for s in steps[:-1])
+    # Silent steps only prefill: their counted tokens are the new log lines, one dropped token each.
+    assert all(s.proposal.is_silence and s.usage is not None and s.usage.completion_tokens <= 1 for s in steps[:-1])
+    assert all(s.usage is not None and s.usage.new_prompt_tokens < s.usage.prompt_tokens for s in steps[1:-1])
     last = steps[-1]
     assert agent.writer_calls == 1 and last.proposal.gate_probability is not None
     assert last.usage is not None and last.usage.new_prompt_tokens < last.usage.prompt_tokens / 2

@@ -61,9 +61,11 @@ class GatedAgent:
     async def __call__(self, observation: Observation) -> AgentStep:
         probability = await self.gate(observation)
         if not self.user_threshold.opens(probability):
+            usage = None
             if self.prefill and self.config.model:
-                await self._writer_for().prefill(observation)
-            return AgentStep(proposal=Proposal(task=None, gate_probability=probability))
+                # Its tokens are real work: counted, so the bench's token floor includes them.
+                usage = await self._writer_for().prefill(observation)
+            return AgentStep(proposal=Proposal(task=None, gate_probability=probability), usage=usage)
         self.writer_calls += 1
         offer = await self._writer_for().write(observation)
         if offer.task is None:

@@ -196,12 +196,14 @@ class OfferWriter:
         """
         return await self._ask(writer_messages(observation), observation, self.temperature)
 
-    async def prefill(self, observation: Observation) -> None:
-        """Evaluate the activity log now (a backend without a KV cache ignores this), so that
+    async def prefill(self, observation: Observation) -> Usage | None:
+        """Evaluate the activity log now (a backend without a KV cache ignores this: None), so that
         an offer at a later event only costs the new lines, its question and its answer."""
         prefill = getattr(self.model, "prefill", None)
         if callable(prefill):
-            await prefill(shared_prefix(observation))
+            usage = await prefill(shared_prefix(observation))
+            return usage if isinstance(usage, Usage) else None
+        return None
 
     async def _ask(self, messages: list[Message], observation: Observation, temperature: float) -> WrittenOffer:
         try:

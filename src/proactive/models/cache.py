@@ -210,11 +210,13 @@ class CachedModel:
             )
         return result
 
-    async def prefill(self, messages: Sequence[Message]) -> None:
-        """Pass a prefill through to a backend that has one (nothing is cached or recorded)."""
+    async def prefill(self, messages: Sequence[Message]) -> Usage | None:
+        """Pass a prefill through to a backend that has one (nothing is cached or recorded); its usage."""
         prefill = getattr(self.inner, "prefill", None)
         if callable(prefill):
-            await prefill(messages)
+            usage = await prefill(messages)
+            return usage if isinstance(usage, Usage) else None
+        return None
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         """Cached like generate; the key includes the choices."""

@@ -238,19 +238,19 @@ class LlamaModel:
         text, parsed, usage = await structured.ask_validated(self.spec, schema, messages, ask)
         return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)
 
-    async def prefill(self, messages: Sequence[Message]) -> None:
-        """Evaluate `messages` into the KV cache now (one token is generated and dropped).
+    async def prefill(self, messages: Sequence[Message]) -> Usage:
+        """Evaluate `messages` into the KV cache now (one token is generated and dropped); its token usage.
 
         A later call whose prompt starts with these messages' tokens then evaluates only
         what follows: the offer writer prefills the activity log while the gate is closed,
         so an offer costs its question and its answer, not the whole log.
         """
 
-        def run() -> None:
+        def run() -> Usage:
             with self._instance_for(messages) as inst:
-                self._chat(inst, messages, max_tokens=1, temperature=0.0)
+                return self._chat(inst, messages, max_tokens=1, temperature=0.0)[1]
 
-        await asyncio.to_thread(run)
+        return await asyncio.to_thread(run)
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         """Probability of each choice as the answer's first token, normalised over `choices`."""
