@@ -9,6 +9,7 @@ intact, and at most a stray temporary file is left (removed when the error is se
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -54,6 +55,27 @@ def write_atomic(path: Path, text: str, durable: bool = True) -> None:
     write_atomic_bytes(path, text.encode("utf-8"), durable)
 
 
+def read_text(path: Path) -> str:
+    """The UTF-8 text of `path`; bytes that are not UTF-8 are a `DataError` naming the byte offset.
+
+    Every reader of a text file the user hands us (traces, JSONL rows, YAML) goes through
+    here, so a Latin-1 or binary file is one line naming the file, the first bad byte's
+    offset (counted from 0, as `cmp` and hex editors show it) and its line, never a
+    UnicodeDecodeError whose position is an offset into some internal read buffer.
+    """
+    from proactive.errors import DataError
+
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            path, f"byte {exc.start} (line {line})", "",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+        ) from None  # fmt: skip
+
+
 def read_jsonl(path: Path) -> list[tuple[str, Any]]:
     """The values of a JSON-lines file, each with its place ("line N"); blank lines are skipped.
 
@@ -63,13 +85,14 @@ def read_jsonl(path: Path) -> list[tuple[str, Any]]:
     from proactive.errors import DataError
 
     values: list[tuple[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"line {number}"
-            try:
-                values.append((where, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(path, where, "", f"invalid JSON ({exc.msg}); fix or delete the line") from None
+    # StringIO splits at \n, \r\n and \r only, as open() does: str.splitlines would also cut
+    # at U+2028 and friends, which json.dumps(ensure_ascii=False) leaves raw inside strings.
+    for number, line in enumerate(io.StringIO(read_text(path), newline=None), start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            values.append((where, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise DataError(path, where, "", f"invalid JSON ({exc.msg}); fix or delete the line") from None
     return values

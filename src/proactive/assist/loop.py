@@ -24,6 +24,7 @@ from proactive.agent.base import Agent
 from proactive.assist.attention import Attention
 from proactive.assist.store import Answer
 from proactive.errors import DataError, UserError
+from proactive.fileio import read_text
 from proactive.gate.threshold import UserThreshold
 from proactive.sense.redact import redact
 from proactive.types import Event, Judgement, Observation, Proposal, silence_form
@@ -267,7 +268,7 @@ def parse_answer(word: str) -> Answer | None:
 def read_answers(path: Path) -> list[Answer]:
     """An answers file: one answer per line; blank lines and '#' comments are skipped."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()  # one line naming the byte when it is not UTF-8
     except OSError as exc:
         raise DataError(path, "", "", f"a readable answers file ({exc.strerror})") from exc
     answers: list[Answer] = []

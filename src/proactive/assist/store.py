@@ -280,7 +280,8 @@ class AssistStore:
         accepted -> True, dismissed -> False. Ignored proposals are skipped: ignoring is a weak
         signal (the person may have been away, or busy, and never read it), so calling it a
         rejection would teach the model that good tasks were bad. Unanswered ones are skipped too.
-        The file is written atomically, mode 0600 (it holds the person's activity, redacted).
+        The file is written atomically, mode 0600 (it holds the person's activity, redacted);
+        with no row to write, a UserError and nothing is touched.
         """
         # Imported here: the agent module (and its model layer) is needed only for an export.
         from proactive.agent.llm_agent import event_turn
@@ -297,5 +298,10 @@ class AssistStore:
                 "label": stored.answer == "accepted",
             }
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if not lines:  # an empty export would only wipe an earlier one given as --out
+            kept = f"{out} left as it was" if out.exists() else "nothing written"
+            raise UserError(
+                f"{out}: no accepted or dismissed proposals to export yet (ignored ones are skipped); {kept}"
+            )
         write_atomic(out, "".join(lines))
         return len(lines)

@@ -6,6 +6,11 @@ is matched to its human label by trace identity and event (or, if times were rew
 by text within the same trace); events without a label are counted and reported, and
 entries that cannot be read are listed per file with their index, never dropped silently
 and never a reason to refuse the rest of the folder.
+
+A run folder (one with run.json) is different: its prediction files are our own output,
+rebuilt from records/ on every start of the run, so an unreadable entry there means a
+damaged file, not another system's habits. Scoring it would rewrite metrics.json from
+part of the events under a header that still counts them all; it is refused instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from proactive.bench.metrics import BOOTSTRAP_SAMPLES, EventOutcome, summarize
+from proactive.bench.store import MANIFEST
 from proactive.data.loaders import load_splits
 from proactive.data.released import (
     ReleasedFile,
@@ -25,7 +31,7 @@ from proactive.data.released import (
     read_released,
     released_files,
 )
-from proactive.errors import UserError
+from proactive.errors import DataError, UserError
 from proactive.judge.content import LabelBook, content_verdict
 
 
@@ -111,7 +117,10 @@ def score_source_traces(
 ) -> tuple[dict[str, Any], list[ScoredTrace]]:
     """Metrics of a run folder or released-format folder, and the scored traces behind them."""
     book = LabelBook.load(data)
-    scored = [score_file(path, book) for path in prediction_files(source)]
+    files = prediction_files(source)
+    scored = [score_file(path, book) for path in files]
+    if (source / MANIFEST).is_file():
+        _refuse_damaged(source, files, scored)
     if not any(s.outcomes for s in scored):
         problems = "; ".join(filter(None, (unreadable_note(s) for s in scored)))
         raise UserError(f"{source}: no readable prediction in any file ({problems or 'all files are empty'})")
@@ -123,6 +132,19 @@ def score_source_traces(
         s.file: [entry.model_dump() for entry in s.unreadable] for s in scored if s.unreadable
     }
     return metrics, scored
+
+
+def _refuse_damaged(source: Path, files: list[Path], scored: list[ScoredTrace]) -> None:
+    """A DataError naming the first damaged prediction file of a run folder and where it breaks."""
+    for path, trace in zip(files, scored, strict=True):
+        if trace.unreadable:
+            first = trace.unreadable[0]
+            where = "" if first.index is None else f"entry {first.index}"  # a torn file's reason names the line
+            raise DataError(
+                path, where, "",
+                f"{first.reason}; this run's prediction file is damaged, so nothing was scored or written: "
+                f"rerun `proactive bench run` with --out {source} and the same options to rebuild it from records/",
+            )  # fmt: skip
 
 
 def unreadable_note(scored: ScoredTrace) -> str | None:

@@ -16,7 +16,7 @@ import typer
 from proactive.agent.base import DEFAULT_AGENT, DEFAULT_MODEL
 from proactive.assist.attention import Attention
 from proactive.assist.loop import AssistLoop, Moment, StepResult, TerminalPresenter, read_answers, trace_moments
-from proactive.cli.options import check_positive
+from proactive.cli.options import check_int, check_positive
 from proactive.errors import UserError
 from proactive.sense.redact import redact
 from proactive.settings import state_dir
@@ -25,14 +25,30 @@ app = typer.Typer(help="Offer help in notifications, act only on Accept, learn w
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT = {"": 60.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+#: The longest snooze. Longer is a typo, and a huge one would be saved and then silence the
+#: assistant until `snooze off` (or overflow the clock when printed).
+MAX_SNOOZE_DAYS = 30
 
 
 def parse_duration(text: str) -> float:
-    """'30m', '2h', '90s', '45' (minutes) -> seconds; one-line UserError otherwise."""
+    """'30m', '2h', '90s', '45' (minutes) -> seconds, at most MAX_SNOOZE_DAYS; one-line UserError otherwise."""
     match = _DURATION.match(text)
     if not match:
         raise UserError(f"snooze '{text}': expected a duration such as 30m, 2h or 90s (or 'off')")
-    return float(match.group(1)) * _UNIT[match.group(2)]
+    seconds = float(match.group(1)) * _UNIT[match.group(2)]
+    if seconds > MAX_SNOOZE_DAYS * _UNIT["d"]:
+        raise UserError(
+            f"snooze '{text}': longer than {MAX_SNOOZE_DAYS} days, the most a snooze may last; "
+            f"pass e.g. {MAX_SNOOZE_DAYS}d or less (nothing was changed)"
+        )
+    return seconds
+
+
+def until_text(until: float, now: float) -> str:
+    """The local clock time of `until`, with its date when that is not today's."""
+    moment, today = time.localtime(until), time.localtime(now)
+    same_day = moment.tm_year == today.tm_year and moment.tm_yday == today.tm_yday
+    return time.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S", moment)
 
 
 def _agent(name: str, model: str | None, gate: str | None) -> Any:
@@ -187,9 +203,10 @@ def snooze(duration: str = typer.Argument(..., help="How long to stay quiet: 30m
             store.set_snooze(None)
             typer.echo("snooze: off")
             return
-        until = time.time() + parse_duration(duration)
+        now = time.time()
+        until = now + parse_duration(duration)
         store.set_snooze(until)
-        typer.echo(f"snooze: quiet until {time.strftime('%H:%M:%S', time.localtime(until))}")
+        typer.echo(f"snooze: quiet until {until_text(until, now)}")
 
 
 @app.command("export")
@@ -202,6 +219,8 @@ def export(
 
     if fmt != "kto":
         raise UserError(f"--format {fmt}: only 'kto' is supported")
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; pass the path of the JSONL file to write")
     with AssistStore() as store:
         rows = store.export_kto(out)
     typer.echo(f"wrote {rows} rows to {out}")
@@ -231,6 +250,7 @@ def simulate(
         raise UserError(f"--learning {learning}: expected on, off or both")
     if not 0.0 <= ignore_share <= 1.0:
         raise UserError(f"--ignore-share {ignore_share}: pass a number from 0 to 1")
+    check_int("--max-per-hour", max_per_hour, 0)
     loaded = load_traces(traces)
     judge = get_judge("human-labels", data=data)
     arms = ["on", "off"] if learning == "both" else [learning]

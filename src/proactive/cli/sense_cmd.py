@@ -9,10 +9,11 @@ from pathlib import Path
 import typer
 
 from proactive.cli.options import check_positive
+from proactive.errors import UserError
 from proactive.models.base import ChatModel
 from proactive.sense.config import load_sense_config, write_private
 from proactive.sense.events import make_events
-from proactive.sense.reader import DEFAULT_URL, read_events
+from proactive.sense.reader import DEFAULT_URL, MAX_SINCE_MINUTES, check_since, read_events
 from proactive.settings import state_dir
 from proactive.types import Event
 
@@ -62,7 +63,7 @@ def _follow(url: str, since: float, interval: float, config_file: Path | None, m
         while True:
             # The first read covers --since; later reads cover the time since start (plus --since),
             # so an event merged across polls keeps its first time and is printed once.
-            window = since + (time.time() - started) / 60.0
+            window = min(since + (time.time() - started) / 60.0, MAX_SINCE_MINUTES)
             fresh = [e for e in _sense(url, window, config_file, model) if (e.time, e.text) not in seen]
             seen.update((event.time, event.text) for event in fresh)
             _print(fresh, as_json, lines=True)
@@ -72,6 +73,21 @@ def _follow(url: str, since: float, interval: float, config_file: Path | None, m
             time.sleep(interval)
     except KeyboardInterrupt:
         typer.echo(f"stopped; {len(seen)} event(s) seen", err=True)
+
+
+def _keep_recorded(target: Path, since: float) -> None:
+    """Refuse to replace a recorded trace with an empty one (a second run over a quiet window)."""
+    try:
+        kept = target.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UserError(f"--record {target}: cannot read the file already there ({exc.strerror})") from None
+    if kept and kept != "[]":
+        raise UserError(
+            f"--record {target}: no activity in the last {since:g} minute(s), and the file already holds a "
+            "recorded trace; not overwritten with an empty one (record to another file, or widen --since)"
+        )
 
 
 @app.callback(invoke_without_command=True)
@@ -93,7 +109,7 @@ def sense(
     ),
 ) -> None:
     """Print what ActivityWatch saw as event sentences (excluded / private activity dropped, secrets redacted)."""
-    check_positive("--since", since)
+    check_since(since)
     check_positive("--interval", interval)
     config = load_sense_config(config_file)  # a bad config fails before anything is read
     target = record_path(record) if record is not None else None
@@ -106,6 +122,8 @@ def sense(
         _follow(aw_url, since, interval, config_file, model, as_json, target)
         return
     events = _sense(aw_url, since, config_file, model)
+    if target is not None and not events:
+        _keep_recorded(target, since)
     _print(events, as_json, lines=False)
     if target is not None:
         write_private(target, trace_text(events))

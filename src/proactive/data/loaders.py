@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from proactive.errors import DataError
-from proactive.fileio import read_jsonl
+from proactive.fileio import read_jsonl, read_text
 from proactive.types import (
     CATEGORY_NAMES,
     AnnotatedRow,
@@ -51,7 +51,7 @@ def _field(obj: Any, key: str, kind: type | tuple[type, ...], path: Path, where:
 def _load_json(path: Path) -> Any:
     _need(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(path, f"line {exc.lineno}", "", f"invalid JSON ({exc.msg})") from None
 
@@ -144,7 +144,7 @@ def load_reward_rows(path: Path) -> list[AnnotatedRow]:
 def _load_yaml(path: Path) -> Any:
     _need(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""

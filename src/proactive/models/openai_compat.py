@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from proactive.errors import UserError, missing_extra
 from proactive.models import structured as so
 from proactive.models.base import ChatModel, ChatResult, Message, Usage
+from proactive.models.base_url import openai_base_url
 
 StructuredMode = Literal["auto", "json_schema", "json_object", "none"]
 _MODES_AFTER: dict[str, str] = {"json_schema": "json_object", "json_object": "none"}
@@ -34,7 +35,7 @@ _MODES_AFTER: dict[str, str] = {"json_schema": "json_object", "json_object": "no
 class OpenAIOptions:
     """Options of the OpenAI-compatible backend (keyword options of `get_model("openai/...")`)."""
 
-    base_url: str | None = None  # default: $OPENAI_BASE_URL, else the SDK's default (api.openai.com)
+    base_url: str | None = None  # default: $OPENAI_BASE_URL, else api.openai.com (models.base_url)
     api_key: str | None = None  # default: $OPENAI_API_KEY, else a placeholder for local servers
     timeout: float = 120.0  # seconds per attempt
     retries: int = 3  # extra attempts after a transient failure
@@ -62,7 +63,7 @@ class _LoopState:
         except ImportError:
             raise missing_extra("openai", "openai") from None
         self.client = AsyncOpenAI(
-            base_url=options.base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            base_url=openai_base_url(options.base_url),
             api_key=options.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
             timeout=options.timeout,
             max_retries=0,  # retries are ours: counted, configurable, with a clear final error
@@ -87,7 +88,7 @@ class OpenAICompatModel:
         another endpoint is another model) and the options that change the text."""
         opts = self.options
         return {
-            "base_url": opts.base_url or os.environ.get("OPENAI_BASE_URL") or "default",
+            "base_url": openai_base_url(opts.base_url),
             "structured": opts.structured,
             "max_string_length": opts.max_string_length,
         }
@@ -184,7 +185,7 @@ class OpenAICompatModel:
         """The first choice of a chat completion; a server that sent none gets a one-line error."""
         choices = getattr(response, "choices", None)
         if not choices:
-            where = self.options.base_url or os.environ.get("OPENAI_BASE_URL") or "the server"
+            where = openai_base_url(self.options.base_url)
             raise UserError(
                 f"model '{self.spec}': {where} answered with an empty 'choices' list (no answer); "
                 f"check that the server serves model '{self.name}' and read its log"

@@ -36,10 +36,24 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from proactive.errors import DataError, UserError
 from proactive.fileio import write_atomic
+from proactive.models.base_url import openai_base_url
 from proactive.settings import state_dir
 
 CONFIG_ENV = "PROACTIVE_CONFIG_DIR"
 CONFIG_NAME = "sense.toml"
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why `pattern` does not compile, or None when it does.
+
+    `re` raises OverflowError, not re.error, for a repeat count above its limit
+    ("a{1,99999999999}"); both are a typo in the user's file, not a crash.
+    """
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError) as exc:
+        return str(exc)
+    return None
 
 
 class SenseConfig(BaseModel):
@@ -57,10 +71,9 @@ class SenseConfig(BaseModel):
     @classmethod
     def _patterns_compile(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:  # not a ValueError: pydantic would not report it as invalid input
-                raise ValueError(f"invalid regular expression {pattern!r} ({exc})") from None
+            problem = regex_problem(pattern)
+            if problem is not None:  # a ValueError, so that pydantic reports it as invalid input
+                raise ValueError(f"invalid regular expression {pattern!r} ({problem})")
         return patterns
 
 
@@ -104,13 +117,12 @@ def _check_value(path: Path, table: str, key: str, kind: str, value: Any) -> Non
                 path, f"[{table}]", f"{field}[{index}]", f"expected a non-empty string, got {item!r}; {_FIXES[kind]}"
             )
         if key in ("titles", "urls"):
-            try:
-                re.compile(item)
-            except re.error as exc:
+            problem = regex_problem(item)
+            if problem is not None:
                 raise DataError(
                     path, f"[{table}]", f"{field}[{index}]",
-                    f"invalid regular expression {item!r} ({exc}); fix it (a backslash escapes special characters)",
-                ) from None  # fmt: skip
+                    f"invalid regular expression {item!r} ({problem}); fix it (a backslash escapes special characters)",
+                )  # fmt: skip
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -126,11 +138,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_sense_config(path: Path | None = None) -> SenseConfig:
-    """The policy in `path` (default `config_path()`); a missing file means the defaults.
+    """The policy in `path` (default `config_path()`); a missing default file means the defaults.
 
     Unknown tables or keys, wrong types and invalid regexes are one-line DataErrors that
     name the file, the field and the fix: a typo must never silently disable an exclusion.
+    For the same reason a file named by the user (--config) must exist: a mistyped name
+    would otherwise run with no exclusions at all.
     """
+    if path is not None and not path.exists():
+        raise UserError(
+            f"--config {path}: file not found; pass your sense.toml (without --config: {config_path()})"
+        )
     path = path or config_path()
     if not path.exists():
         return SenseConfig()
@@ -263,7 +281,7 @@ def check_local_only(spec: str, base_url: str | None = None) -> None:
     """Refuse (UserError) a model spec that could send data off this machine.
 
     `local/` and `replay/` run here; `openai/` is accepted only when its effective base URL
-    (`base_url`, else $OPENAI_BASE_URL) is loopback: with neither it would be api.openai.com.
+    (`models.base_url.openai_base_url`: the one the client will use) is loopback.
     Unknown providers are refused, since we cannot tell where they send data.
     """
     provider, sep, _ = spec.partition("/")
@@ -272,9 +290,7 @@ def check_local_only(spec: str, base_url: str | None = None) -> None:
     fix = "use a local/ model, or an openai/ model whose base URL is on localhost (OPENAI_BASE_URL)"
     if not sep or provider != "openai":
         raise UserError(f"model '{spec}': --local-only refuses models of unknown location; {fix}")
-    effective = base_url or os.environ.get("OPENAI_BASE_URL")
-    if not effective:
-        raise UserError(f"model '{spec}': --local-only refuses api.openai.com (no base URL set); {fix}")
+    effective = openai_base_url(base_url)  # with none set, api.openai.com: remote like any other
     if not _is_loopback(effective):
         raise UserError(f"model '{spec}': --local-only refuses the remote base URL {effective}; {fix}")
 

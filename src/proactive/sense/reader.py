@@ -29,6 +29,18 @@ from proactive.errors import UserError, missing_extra
 DEFAULT_URL = "http://localhost:5600"
 #: The bucket types `proactive sense` reads; every other bucket is ignored.
 BUCKET_TYPES = ("afkstatus", "currentwindow", "web.tab.current", "app.editor.activity")
+#: The longest --since: ten years of minutes. Far more would push the window's start before
+#: year 1, where datetime overflows; no ActivityWatch database reaches back that far anyway.
+MAX_SINCE_MINUTES = 10 * 365 * 24 * 60
+
+
+def check_since(since_minutes: float) -> None:
+    """One UserError line unless `since_minutes` is above 0 and at most MAX_SINCE_MINUTES (NaN fails)."""
+    if not 0 < since_minutes <= MAX_SINCE_MINUTES:
+        raise UserError(
+            f"--since {since_minutes:g}: out of range; pass minutes above 0 and at most "
+            f"{MAX_SINCE_MINUTES} (ten years), e.g. --since 60"
+        )
 
 
 def _how_to_start(url: str) -> str:
@@ -143,8 +155,7 @@ def read_events(url: str = DEFAULT_URL, since_minutes: float = 60.0, until: date
     """
     import requests
 
-    if since_minutes <= 0:
-        raise UserError(f"--since {since_minutes}: expected a positive number of minutes, e.g. --since 60")
+    check_since(since_minutes)
     end = until or datetime.now(UTC)
     start = end - timedelta(minutes=since_minutes)
     with open_client(url) as client:
