@@ -13,7 +13,15 @@ the earlier kind wins, so a JWT inside `?token=` is tagged `jwt`):
 - bearer_token, basic_auth: `Bearer <token>` and `Basic <base64 of user:pass>`.
 - query_secret: the value of secret-looking URL parameters (`?token=`, `&key=`, `#access_token=`...).
 - secret_assignment: the value in `password: x`, `api_key=x`, `DB_PASSWORD="x"`, `mysql -px`...
-- email, iban (mod-97 checked), card_number (Luhn and card-network prefix checked), phone.
+- recovery_phrase: 12 or more BIP-39 words in a row (a crypto wallet's seed), quoted or not.
+- password, from context alone: a quoted value typed into a field named password / passphrase / passcode /
+  PIN (`types 'x' into the Password field`, `fills the PIN box with 'x'`, `enters the password x9!y`), and
+  what follows a `[sudo] password for u:`, `Enter passphrase for key '...':`, `u@host's password:` or
+  git `Password for '...':` prompt. A field word inside quotes (`searches for 'reset password'`) or
+  followed by manager / policy / length / settings... names no field.
+- email, iban (mod-97 checked), card_number (Luhn and card-network prefix checked), phone; ssn: AAA-GG-SSSS
+  (dashes, spaces or none; no 000 / 666 / 9xx area) only with SSN, social security, taxpayer, TIN, W-9, I-9...
+  within 80 characters.
 
 Choices where text is ambiguous (the corpus in tests/data pins each one):
 - `key=value` in prose passes; URL parameters (after `?`, `&`, `#` or `;`) named `key`, `token`,
@@ -42,6 +50,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from proactive.sense.bip39 import WORDS as BIP39_WORDS
+
 TAG = re.compile(r"\[REDACTED:[a-z_]+\]")
 _EDGE = r"(?<![A-Za-z0-9_\-])"  # a token must not continue a longer word on its left...
 _END = r"(?![A-Za-z0-9_\-])"  # ...nor on its right
@@ -67,6 +77,7 @@ class _Rule:
     # A cheap substring that every match contains (lower-cased text is searched), to skip the regex.
     hint: tuple[str, ...] = ()
     min_digits: int = 0  # numbers (cards, phones, IBANs) are skipped outright in text with fewer digits
+    min_separators: int = 0  # word runs (recovery phrases) are skipped in text with fewer spaces, tabs, commas
 
 
 def _group_span(match: re.Match[str]) -> tuple[int, int]:
@@ -170,9 +181,57 @@ def _email(match: re.Match[str]) -> tuple[int, int] | None:
     return match.span()
 
 
+#: A word that says a number near it is a US social security number (the rule needs one within 80 characters).
+_SSN_CONTEXT = re.compile(r"(?i)\bssn\b|social[ -]security|\btaxpayer\b|\bi?tin\b|\b(?:w-?[249]|i-?9)\b")
+
+
+def _ssn(match: re.Match[str]) -> tuple[int, int] | None:
+    """AAA-GG-SSSS (dashes, spaces or none) with an SSN word nearby: alone the shape is as often an id."""
+    start, end = match.span()
+    near = match.string[max(0, start - 80) : end + 80]
+    return (start, end) if _SSN_CONTEXT.search(near) else None
+
+
+def _recovery_phrase(match: re.Match[str]) -> tuple[int, int] | None:
+    """The first run of 12 or more BIP-39 words in a run of lower-case words."""
+    run: list[re.Match[str]] = []
+    for word in re.finditer(r"[a-z]+", match.group(0)):
+        if word.group(0) in BIP39_WORDS:
+            run.append(word)
+            continue
+        if len(run) >= 12:
+            break
+        run = []
+    if len(run) < 12:
+        return None
+    return match.start() + run[0].start(), match.start() + run[-1].end()
+
+
+_QUOTE = re.compile(r"\"|(?<![A-Za-z])'|'(?![A-Za-z])")  # an apostrophe inside a word (user's) is no quote
+
+
+def _typed_secret(match: re.Match[str]) -> tuple[int, int] | None:
+    """The quoted value, unless the field word itself sits inside quotes (`searches for 'reset password'`)
+    or the value has no letter or digit (`'...'`)."""
+    group = next(g for g in ("single", "double", "single2", "double2") if match.group(g) is not None)
+    value = match.group(group)
+    if not any(c.isalnum() for c in value):
+        return None
+    word = match.start("word") if "word" in match.re.groupindex and match.start("word") >= 0 else -1
+    if word >= 0 and word < match.start(group) and len(_QUOTE.findall(match.string, 0, word)) % 2:
+        return None
+    return match.span(group)
+
+
+def _prompt_answer(match: re.Match[str]) -> tuple[int, int] | None:
+    """What follows a password prompt, unless it is only punctuation (`[sudo] password for dev: - Terminal`)."""
+    start, end = match.span(1)
+    return (start, end) if any(c.isalnum() for c in match.string[start:end]) else None
+
+
 _NOT_A_VALUE = frozenset({
     "none", "null", "nil", "true", "false", "undefined", "empty", "str", "string", "int", "bytes", "bool",
-    "any", "optional", "secretstr", "required", "yes", "no",
+    "any", "optional", "secretstr", "required", "yes", "no", "prompt",
 })  # fmt: skip
 
 
@@ -202,12 +261,52 @@ _SECRET_NAMES = (
     r"|account[_-]?key|client[_-]?secret"
 )
 
+# Context-keyed passwords: a quoted value typed into a field named password / passphrase / PIN, or
+# the field named first and then the value; and what is typed after a sudo, ssh, git or openssl prompt.
+_FIELD = r"(?:password|passwort|passwd|passcode|pass ?phrase|(?-i:PIN))s?\b"
+_NOT_A_FIELD = r"(?!\s+(?:managers?|polic(?:y|ies)|length|reset|settings|strength|hints?|requirements?|rules?|generator"
+_NOT_A_FIELD += r"|expir\w*|history|attempts?|changes?)\b)"
+_TYPING = r"(?:type[sd]?|typing|enter(?:s|ed|ing)?|paste[sd]?|pasting|inputs?|keys? in|keyed in|fill(?:s|ed)? in"
+_TYPING += r"|writes?|wrote|writing|sets?|setting|chooses?|chose)"
+
+
+def _quoted(suffix: str = "") -> str:
+    """A value in single or double quotes (groups `single<suffix>`, `double<suffix>`)."""
+    single, double = rf"'(?P<single{suffix}>[^'\n]{{1,200}})'", rf"\"(?P<double{suffix}>[^\"\n]{{1,200}})\""
+    return rf"(?<![\w'\"])(?:{single}|{double})(?![A-Za-z0-9])"
+
+
+_QUOTED, _QUOTED_2 = _quoted(), _quoted("2")
+_FILLER = r"(?:(?!(?:and|then|but|while|before|after)\b)[\w.@'\"()\[\]-]+\s+)"
+_VALUE_INTO_FIELD = (  # `types 'x' into the Password field`, `... and 'x' into the PIN field` (verb elided)
+    rf"(?i)(?:\b{_TYPING}\s+{_QUOTED}\s+(?:into|in|at|on|as|for|to|when|after)|(?:\band|,)\s+{_QUOTED_2}\s+into)"
+    rf"\s+{_FILLER}{{0,6}}?['\"\[(]?{_FIELD}{_NOT_A_FIELD}"
+)
+#: `entered the password Gat3way!99 and ...`: unquoted, so only a value with a digit or symbol counts.
+_TYPED_BARE = (
+    rf"(?i)\b{_TYPING}\s+(?:(?:the|a|his|her|their|my|your|its|new|sudo|master|wi-?fi)\s+){{0,3}}{_FIELD}"
+    r"\s+((?=[^\s'\"]*[A-Za-z])(?=[^\s'\"]*[0-9!@#$%^&*_+=?~])[^\s'\"]+?)(?=[.,;:!?)]*(?:\s|$))"
+)
+_FIELD_THEN_VALUE = (
+    rf"(?i)\b(?P<word>{_FIELD}){_NOT_A_FIELD}(?:\s+(?:field|box|input|textbox|prompt|entry|dialog))?"
+    rf"(?:(?:[^'\"\n.]|\.(?=\S)){{0,60}}?\b(?:with|is|was|as|{_TYPING}))?[\s:]*{_QUOTED}"
+)
+_PROMPT_ANSWER = r"[ \t]*([^\s'\"]+)"
+_PROMPTS = (
+    r"\[sudo\] password for [^\s:]+:",  # sudo
+    r"(?i)\b(?:enter|re-enter|verify|confirm)(?: \w+)?? (?:password|pass ?phrase|passcode|PIN)"  # ssh-add, openssl
+    r"(?: for (?:key )?(?:'[^'\n]*'|\"[^\"\n]*\"|[^\s:'\"]+))?(?: \([^)\n]*\))?:",
+    r"[\w.-]+@[\w.-]+'s password:",  # ssh
+    r"(?i)\bpassword for '[^'\n]+':",  # git credential prompt
+)
+
 
 def _rule(
     kind: str, pattern: str, pick: Picker | None = None, hint: str | tuple[str, ...] = (), digits: int = 0,
-    flags: int = 0,
+    flags: int = 0, separators: int = 0,
 ) -> _Rule:  # fmt: skip
-    return _Rule(kind, re.compile(pattern, flags), pick, (hint,) if isinstance(hint, str) else hint, digits)
+    hints = (hint,) if isinstance(hint, str) else hint
+    return _Rule(kind, re.compile(pattern, flags), pick, hints, digits, separators)
 
 
 # fmt: off
@@ -239,6 +338,12 @@ RULES: tuple[_Rule, ...] = (
     _rule("bearer_token", r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)", _mixed_token, hint="bearer"),
     _rule("basic_auth", r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])", _basic_auth, hint="basic"),
     _rule("query_secret", rf"(?i)[?&#;](?:{_QUERY_NAMES})=([^&#?;\s\"'<>]+)", hint="="),
+    _rule("recovery_phrase", r"(?<![A-Za-z])[a-z]+(?:[ \t]*,[ \t]*[a-z]+|[ \t]+[a-z]+){11,}(?![A-Za-z])",
+          _recovery_phrase, separators=11),
+    *(_rule("password", prompt + _PROMPT_ANSWER, _prompt_answer, hint=("pass", "pin")) for prompt in _PROMPTS),
+    _rule("password", _VALUE_INTO_FIELD, _typed_secret, hint=("pass", "pin")),
+    _rule("password", _FIELD_THEN_VALUE, _typed_secret, hint=("pass", "pin")),
+    _rule("password", _TYPED_BARE, _prompt_answer, hint=("pass", "pin")),
     _rule("secret_assignment",
           rf"(?i)(?:{_SECRET_NAMES})[\"']?\s*(?::=|=>|[:=])[ \t]*"
           r"(?:\"([^\"\n]*)\"|'([^'\n]*)'|([^\s\"'`,;&<>(){}\[\]]+))", _assignment,
@@ -249,6 +354,8 @@ RULES: tuple[_Rule, ...] = (
           r"\.[A-Za-z]{2,24}(?![A-Za-z0-9-])", _email, hint=("@", "%40")),
     _rule("iban", r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,40}", _iban, digits=6),
     _rule("card_number", r"(?<![\w-])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w])(?![ -]\d)", _card, digits=13),
+    _rule("ssn", r"(?<![\w-])(?!000|666|9\d\d)\d{3}([- ]?)(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])", _ssn,
+          hint=("ss", "social", "tin", "tax", "w-", "w2", "w4", "w9", "i-9", "i9"), digits=9),
     _rule("phone", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){1,6}(?![\w])(?![ .-]\d)",
           _phone(8, 15), hint="+", digits=8),
     _rule("phone", r"(?<![\w#/.:+-])(?:1[ .-])?(?:\(\d{3}\)[ .-]?\d{3}[-. ]|\d{3}([-.])\d{3}\1)\d{4}"
@@ -282,6 +389,8 @@ def findings(text: str) -> list[Redaction]:
     digits = len(text) - len(text.translate(_NO_DIGITS))
     for rule in RULES:
         if (rule.hint and not any(hint in lowered for hint in rule.hint)) or digits < rule.min_digits:
+            continue
+        if rule.min_separators and sum(text.count(c) for c in " \t,") < rule.min_separators:
             continue
         for match in rule.pattern.finditer(text):
             span = (rule.pick or _group_span)(match)
