@@ -1,7 +1,8 @@
 """A real `proactive annotate serve` for tests: a uvicorn subprocess on 127.0.0.1 and a free port.
 
-Shared by tests/test_annotate_web.py and tests/test_annotate_browser.py. The tasks are a ProactiveBench
-test trace cut to its first steps and copied into the test's tmp folder (never into the repo).
+Shared by the tests/test_annotate_{web,login,leases,bad_input,browser}.py modules. The tasks are a
+ProactiveBench test trace cut to its first steps and copied into the test's tmp folder (never into
+the repo).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def cut_trace(bench_data: Path, dest: Path, trace: str = "code_11", steps: int =
     return dest
 
 
-def start_server(tasks: Path, db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """Start `proactive annotate serve`; returns once /healthz answers."""
+def start_server(tasks: Path, db: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """Start `proactive annotate serve` (with `extra` options); returns once /healthz answers."""
     command = [str(BIN / "proactive"), "annotate", "serve", "--tasks", str(tasks), "--db", str(db)]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--port", str(port), *extra]
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

@@ -1,12 +1,14 @@
 """End to end in a real headless Chromium (Debian's, driven by Playwright): three annotators label a trace,
 the export equals the majority-vote rows computed here from their planned ticks, and `judge train` runs on it.
 
-Annotator A answers with the keyboard, B with the mouse, C mixes both in a 400 px wide window.
+Annotator A answers with the keyboard, B with the mouse, C mixes both in a 400 px wide window. A last test
+checks that an open page renews its item's lease while its annotator is at work (static/app.js).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -133,3 +135,43 @@ def test_three_annotators_label_a_trace_export_and_train(
     )  # fmt: skip
     assert train.returncode == 0, train.stderr
     assert (tmp_path / "judge" / "model.json").is_file()
+
+
+def test_the_open_page_renews_its_lease_while_its_annotator_works(
+    app_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, db = app_server
+    store = Store(db)
+    password = store.add_user("ann-busy")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile-busy"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.clock.install()  # the page's timers run on a clock this test moves
+            page.goto(f"{url}/login")
+            page.fill('input[name="name"]', "ann-busy")
+            page.fill('input[name="password"]', password)
+            with page.expect_navigation():
+                page.click('button:has-text("Log in")')
+            item_id = int(page.url.rsplit("/", 1)[1])
+            renewals: list[str] = []
+            page.on("request", lambda request: renewals.append(request.url) if "/lease" in request.url else None)
+            page.clock.run_for(61_000)  # the first minute after loading (scrolling to the last event) may renew
+            with sqlite3.connect(db) as conn:  # as if the lease were about to lapse
+                conn.execute("UPDATE item_leases SET expires_at = ? WHERE item_id = ?", (time.time() + 5, item_id))
+            seen = len(renewals)
+            page.clock.run_for(121_000)  # two idle minutes: no renewal, the lease may lapse
+            page.wait_for_timeout(300)
+            assert len(renewals) == seen
+            page.mouse.move(200, 200)
+            page.mouse.move(220, 240)  # at work
+            with page.expect_response(f"{url}/item/{item_id}/lease") as renewal:
+                page.clock.run_for(61_000)
+            assert renewal.value.status == 204
+        finally:
+            context.close()
+    with sqlite3.connect(db) as conn:
+        (expires,) = conn.execute("SELECT expires_at FROM item_leases WHERE item_id = ?", (item_id,)).fetchone()
+    assert expires > time.time() + 200

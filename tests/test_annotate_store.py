@@ -1,14 +1,19 @@
-"""The annotation store on a real SQLite file: migrations, WAL, concurrency, limits, revise, logins."""
+"""The annotation store on a real SQLite file: migrations, WAL, concurrency, limits, revise, logins, leases."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from proactive.annotate.leases import LEASE_S
+from proactive.annotate.logins import LoginLimits
 from proactive.annotate.store import (
+    MAX_FAILURES,
     MIGRATIONS,
     REQUIRED_LABELS,
     InvalidLabel,
@@ -171,7 +176,8 @@ def test_wrong_passwords_return_none_and_are_rate_limited(tmp_path: Path) -> Non
     user = store.authenticate("ada", password, now=now + 400)  # the window has passed
     assert user is not None and user.name == "ada"
     actions = [row.action for row in store.audit_rows(20)]
-    assert actions.count("login-failed") == 6 and actions.count("login") == 1
+    # "nobody" is no user: its failure is counted for the limits but not audited (clients cannot grow the file)
+    assert actions.count("login-failed") == 5 and actions.count("login") == 1
     assert actions.count("login-limited") == 1
     with pytest.raises(UserError, match="--reset"):
         store.add_user("ada")
@@ -185,3 +191,160 @@ def test_secret_key_survives_reopen(tmp_path: Path) -> None:
     key = Store(path).secret_key()
     assert len(key) >= 32
     assert Store(path).secret_key() == key
+
+
+def test_parallel_wrong_passwords_for_one_name_reach_argon2_at_most_five_times(tmp_path: Path) -> None:
+    # The count used to be read outside the write, so every one of a burst was checked against the password.
+    store = Store(tmp_path / "a.sqlite3")
+    store.add_user("ada")
+    barrier = threading.Barrier(16)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            outcomes.append("checked" if Store(store.path).authenticate("ada", "wrong") is None else "in")
+        except RateLimited:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["checked"] * MAX_FAILURES + ["refused"] * (16 - MAX_FAILURES)
+
+
+def test_a_stranger_cannot_lock_out_a_browser_that_logged_in_before(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.sqlite3")
+    password = store.add_user("ada")
+    for _ in range(MAX_FAILURES):
+        assert store.authenticate("ada", "guess", client="10.0.0.66") is None
+    with pytest.raises(RateLimited, match="for 'ada'"):
+        store.authenticate("ada", password, client="10.0.0.7")  # an unknown browser waits
+    user = store.authenticate("ada", password, client="10.0.0.7", trusted=True)  # ada's own browser does not
+    assert user is not None and user.name == "ada"
+    # trusted browsers have a count of their own: five wrong ones there lock them too
+    for _ in range(MAX_FAILURES):
+        assert store.authenticate("ada", "typo", client="10.0.0.7", trusted=True) is None
+    with pytest.raises(RateLimited):
+        store.authenticate("ada", password, client="10.0.0.7", trusted=True)
+
+
+def test_per_client_and_per_server_limits(tmp_path: Path) -> None:
+    limits = LoginLimits(per_client=3, per_server=6)
+    store = Store(tmp_path / "a.sqlite3", limits=limits)
+    password = store.add_user("ada")
+    for name in ("x1", "x2", "x3"):  # different names, one address
+        assert store.authenticate(name, "guess", client="10.0.0.1") is None
+    with pytest.raises(RateLimited, match="from your address"):
+        store.authenticate("ada", password, client="10.0.0.1")
+    assert store.authenticate("ada", password, client="10.0.0.2") is not None  # 4 checks ran so far
+    assert store.authenticate("y1", "guess", client="10.0.0.3") is None
+    assert store.authenticate("y2", "guess", client="10.0.0.4") is None  # the 6th check this minute
+    with pytest.raises(RateLimited, match="on this server"):
+        store.authenticate("ada", password, client="10.0.0.5")
+    assert store.authenticate("ada", password, client="10.0.0.5", trusted=True) is not None
+    later = time.time() + limits.server_window_s + 1
+    assert store.authenticate("ada", password, client="10.0.0.5", now=later) is not None
+
+
+def test_failed_logins_with_made_up_names_do_not_grow_the_file(tmp_path: Path) -> None:
+    # Every failed name used to be stored (and audited) for good; rows now live one window, unknown names unaudited.
+    store = Store(tmp_path / "a.sqlite3")
+    store.add_user("ada")
+
+    def rows() -> int:
+        with sqlite3.connect(store.path) as db:
+            query = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            tables = [r[0] for r in db.execute(query)]
+            return sum(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables)
+
+    before = rows()
+    start = time.time()
+    for window in range(4):
+        for k in range(4):
+            name = f"made-up-{window}-{k}-{secrets.token_hex(4)}"
+            assert store.authenticate(name, "x", now=start + 400 * window + k) is None
+    assert rows() - before <= 4  # the last window's attempts only
+
+
+def test_items_are_spread_over_annotators_working_at_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.sqlite3")
+    store.import_tasks(_items(3))
+    users = _users(store, 7)
+    handed = [store.next_item(user) for user in users]  # all seven open the app before anyone submits
+    assert [item.step if item else None for item in handed] == [0, 0, 0, 1, 1, 1, 2]
+    assert store.next_item(users[0]) == handed[0]  # a reload keeps one's item
+    for user, item in zip(users, handed, strict=True):
+        assert item is not None
+        store.submit(user, item.id, [0])  # nobody is refused
+    assert sum(len(labels) for _, labels in store.all_labels()) == 7
+
+
+def test_leases_expire_and_a_late_submit_keeps_a_free_slot(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.sqlite3")
+    store.import_tasks(_items(2))
+    a, b, c, d, e = _users(store, 5)
+    now = 1_000_000.0
+    first = store.next_item(a, now=now)
+    assert first is not None and all(store.next_item(u, now=now) == first for u in (b, c))
+    assert store.next_item(d, now=now) != first
+    with pytest.raises(ItemFull, match="held by annotators"):  # d opened it by URL: all slots are leased
+        store.submit(d, first.id, [0], now=now + 1)
+    assert store.hold(b, first.id, now=now + LEASE_S - 1)  # b is at work: the page renews the lease
+    later = now + LEASE_S + 1  # a's and c's leases have lapsed, b's has not
+    assert store.next_item(e, now=later) == first
+    store.submit(e, first.id, [1], now=later)
+    store.submit(b, first.id, [2], now=later)
+    store.submit(a, first.id, [0], now=later + 5)  # a's lease lapsed, but a slot was still free: kept
+    with pytest.raises(ItemFull, match="already has"):
+        store.submit(c, first.id, [0], now=later + 6)
+    assert [label.accepted for item, labels in store.all_labels() if item == first for label in labels] == [
+        [1], [2], [0]
+    ]
+
+
+def test_item_ids_beyond_sqlite_integers_are_no_item(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.sqlite3")
+    store.import_tasks(_items(1))
+    (user,) = _users(store, 1)
+    huge = 10**23
+    assert store.item(huge) is None and store.user(huge) is None and not store.hold(user, huge)
+    with pytest.raises(UnknownItem):
+        store.submit(user, huge, [0])
+
+
+def test_logout_and_reset_bump_the_session_generation(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.sqlite3")
+    password = store.add_user("ada")
+    user = store.authenticate("ada", password)
+    assert user is not None and user.session_gen == 0
+    store.end_sessions(user.id)
+    assert store.user(user.id) == user.model_copy(update={"session_gen": 1})
+    store.add_user("ada", reset=True)
+    again = store.user(user.id)
+    assert again is not None and again.session_gen == 2
+
+
+def test_a_version_1_file_is_migrated_keeping_its_users(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                   "applied_at REAL NOT NULL)")  # fmt: skip
+        for statement in MIGRATIONS[0].statements:
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (1, 'v1', 0)")
+        db.execute("INSERT INTO users (name, password_hash, created_at) VALUES ('ada', 'x', 0)")
+        db.execute("INSERT INTO login_failures VALUES ('ada', 0)")
+    store = Store(path)
+    assert store.schema_version() == MIGRATIONS[-1].version
+    (ada,) = store.users()
+    assert ada.name == "ada" and store.user(ada.id) is not None and store.user(ada.id).session_gen == 0  # type: ignore[union-attr]
+
+
+def test_a_database_path_under_a_regular_file_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("not a folder")
+    with pytest.raises(UserError, match="cannot create the annotation database"):
+        Store(blocker / "sub" / "annotate.sqlite3")

@@ -217,17 +217,22 @@ def test_eight_threads_submitting_at_once_lose_no_label(server: Server) -> None:
     forms = [(client, item_id, form_fields(client.get(f"/item/{item_id}").text)) for (_u, client), item_id in plan]
     barrier = threading.Barrier(len(forms))
     codes: list[int] = []
+    texts: list[str] = []
 
     def post(client: httpx.Client, item_id: int, fields: dict[str, str]) -> None:
         barrier.wait()
-        codes.append(client.post(f"/item/{item_id}", data={**fields, "action": "submit", "accept": "2"}).status_code)
+        response = client.post(f"/item/{item_id}", data={**fields, "action": "submit", "accept": "2"})
+        codes.append(response.status_code)
+        texts.append(response.text)
 
     threads = [threading.Thread(target=post, args=form) for form in forms]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(codes) == [303] * 5 + [403] * 3, codes
+    assert sorted(codes) == [303] * 5 + [409] * 3, codes
+    # a race loser is told its answer was not stored and shown its next step, not a bare refusal
+    assert all("was not stored" in text for code, text in zip(codes, texts, strict=True) if code == 409)
     per_item = {it.id: labels for it, labels in server.store.all_labels() if it.trace_id == "code_15"}
     assert len(per_item[items[0].id]) == 3  # never a fourth annotator
     for (uid, _client), item_id in plan[4:]:

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from proactive.annotate.store import REQUIRED_LABELS, Item, Label, Store
+from proactive.errors import UserError
 from proactive.fileio import write_atomic
 
 MAJORITY = 2
@@ -78,8 +79,16 @@ def build_rows(entries: list[tuple[Item, list[Label]]]) -> ExportResult:
 
 
 def export_rows(store: Store, out: Path) -> ExportResult:
-    """Write the reward rows of `store` to `out` (JSONL, atomically); returns what was written."""
+    """Write the reward rows of `store` to `out` (JSONL, atomically); returns what was written.
+
+    With no item fully labelled there is nothing to write, and `out` is left as it is (an earlier
+    export must not be emptied by one run against the wrong or a fresh database).
+    """
     result = build_rows(store.all_labels())
+    if not result.rows:
+        kept = f"; {out} is left as it is" if out.exists() else ""
+        raise UserError(f"{store.path}: no item has all {REQUIRED_LABELS} labels yet ({result.incomplete} items "
+                        f"still need labels), so there is nothing to export{kept}")  # fmt: skip
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in result.rows)
     write_atomic(out, text)
     return result

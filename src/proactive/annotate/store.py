@@ -5,13 +5,20 @@ connections must not cross threads, and the web app runs handlers in a thread po
 is one `BEGIN IMMEDIATE` transaction: the write lock is taken before anything is read, so two
 annotators submitting at once are serialised and neither label is lost or stored twice.
 
-Schema changes are explicit migrations: `MIGRATIONS` is an ordered list, `schema_migrations` records
+Schema changes are explicit migrations (`schema.MIGRATIONS`, in order); `schema_migrations` records
 which have run, and opening an older file applies the missing ones, each in one transaction. A file
 written by a newer proactive is refused with one line. A shipped migration is never edited.
 
 An item (one step of one trace) is shown to at most `REQUIRED_LABELS` (3) different annotators; a
 label is the sorted list of candidate indexes the annotator accepted, `[]` meaning "reject all".
 An annotator may revise their own label; nobody reads or changes another's.
+
+Items are handed out with short leases (`leases`, `LEASE_S`), so annotators working at once are
+spread over items instead of racing for the first one. A submit is accepted while its author holds
+the lease, or when a slot is still free without it.
+
+Sessions are revoked server-side: `users.session_gen` goes into the signed session at login and
+is compared on every request; logging out and a password reset bump it. Login limits: `logins`.
 """
 
 from __future__ import annotations
@@ -29,24 +36,20 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from proactive.annotate import leases
+from proactive.annotate.logins import LoginAttempt, LoginLimits, RateLimited, finish, prune, refusal, reserve
+from proactive.annotate.schema import MIGRATIONS
 from proactive.errors import UserError
-from proactive.sqlite_schema import Migration, create_private, migrate
+from proactive.sqlite_schema import create_private, migrate
 from proactive.types import Event
 
 REQUIRED_LABELS = 3
-MAX_FAILURES = 5
-FAILURE_WINDOW_S = 300.0
+MAX_FAILURES = LoginLimits.per_name
 BUSY_TIMEOUT_MS = 5000
 SECRET_KEY = "session_secret"
 MAX_NAME = 64
-
-
-class RateLimited(UserError):
-    """Too many wrong passwords for one name in the window; `retry_after` is in seconds."""
-
-    def __init__(self, name: str, retry_after: float) -> None:
-        self.retry_after = max(1, int(retry_after + 0.999))
-        super().__init__(f"too many failed logins for '{name}'; try again in {self.retry_after} s")
+#: Item ids are SQLite integers; a larger number in a URL is simply no item.
+MAX_ID = 2**63 - 1
 
 
 class InvalidLabel(UserError):
@@ -54,7 +57,7 @@ class InvalidLabel(UserError):
 
 
 class ItemFull(UserError):
-    """The item already has its three annotators, and the submitter is not one of them."""
+    """The item has no slot left for the submitter: three labels, or the free ones leased to others."""
 
 
 class UnknownItem(UserError):
@@ -67,6 +70,7 @@ class User(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: int
     name: str
+    session_gen: int = Field(0, description="Bumped by logout and password reset: older sessions stop working.")
 
 
 class UserSummary(BaseModel):
@@ -125,33 +129,6 @@ class ItemLike(Protocol):
     candidates: list[str]
 
 
-#: Ordered; version k is MIGRATIONS[k - 1]. Append only.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "users, items, labels, audit, login failures, settings",
-        (
-            "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, "
-            "password_hash TEXT NOT NULL, created_at REAL NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)",
-            "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, trace_id TEXT NOT NULL, step INTEGER NOT NULL, "
-            "setting TEXT NOT NULL, history_json TEXT NOT NULL, candidates_json TEXT NOT NULL, "
-            "UNIQUE (trace_id, step))",
-            # UNIQUE(item_id, user_id): a second label by the same annotator cannot exist, even in a race.
-            "CREATE TABLE labels (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "item_id INTEGER NOT NULL REFERENCES items(id), user_id INTEGER NOT NULL REFERENCES users(id), "
-            "accepted_json TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
-            "UNIQUE (item_id, user_id))",
-            "CREATE INDEX labels_user ON labels (user_id)",
-            "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, "
-            "user_id INTEGER REFERENCES users(id), item_id INTEGER REFERENCES items(id), action TEXT NOT NULL, "
-            "detail_json TEXT NOT NULL)",
-            "CREATE TABLE login_failures (name TEXT NOT NULL, at REAL NOT NULL)",
-            "CREATE INDEX login_failures_name ON login_failures (name, at)",
-            "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        ),
-    ),
-)
-SCHEMA_VERSION = MIGRATIONS[-1].version
 
 _ITEM_COLUMNS = "id, trace_id, step, setting, history_json, candidates_json"
 # One shared hasher (argon2id, the library's current defaults); it is thread-safe.
@@ -187,11 +164,16 @@ def _check_accepted(accepted: object, count: int, item_id: int) -> list[int]:
 
 
 class Store:
-    """The annotation database at `path` (created and migrated on open)."""
+    """The annotation database at `path` (created and migrated on open); `limits` bound the logins."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: LoginLimits | None = None) -> None:
         self.path = Path(path)
-        create_private(self.path, "the annotation database", "check --db")
+        self.limits = limits or LoginLimits()
+        try:
+            create_private(self.path, "the annotation database", "check --db")
+        except OSError as error:  # its folder cannot be made: a file stands where a folder should
+            raise UserError(f"{self.path}: cannot create the annotation database ({error.strerror}); "
+                            "pass a --db path in a folder") from error  # fmt: skip
         try:
             with self._connect() as db:
                 db.execute("PRAGMA journal_mode = WAL")  # persistent: later connections inherit it
@@ -268,6 +250,8 @@ class Store:
 
     def item(self, item_id: int) -> Item | None:
         """The item with this id, or None."""
+        if not 0 < item_id <= MAX_ID:
+            return None
         rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
         return _item(rows[0]) if rows else None
 
@@ -275,15 +259,26 @@ class Store:
         """Every item, by trace and step."""
         return [_item(r) for r in self._read(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY trace_id, step")]
 
-    def next_item(self, user_id: int) -> Item | None:
-        """The first item (by trace_id, step) with fewer than 3 labels that this user has not labelled."""
-        rows = self._read(
-            f"SELECT {_ITEM_COLUMNS} FROM items i WHERE NOT EXISTS "
-            "(SELECT 1 FROM labels l WHERE l.item_id = i.id AND l.user_id = ?) "
-            "AND (SELECT COUNT(*) FROM labels l WHERE l.item_id = i.id) < ? ORDER BY trace_id, step LIMIT 1",
-            (user_id, REQUIRED_LABELS),
-        )
-        return _item(rows[0]) if rows else None
+    def next_item(self, user_id: int, now: float | None = None) -> Item | None:
+        """The user's next item, leased to them (`leases.pick`): the one they hold if it still wants them,
+        else the first by trace_id and step whose labels and others' leases leave a slot for them."""
+        now = time.time() if now is None else now
+        with self._write() as db:
+            item_id = leases.pick(db, user_id, now, REQUIRED_LABELS)
+            row = db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+        return _item(row) if row else None
+
+    def hold(self, user_id: int, item_id: int, now: float | None = None) -> bool:
+        """Take or renew the user's lease on the item when it has a slot for them (the page does this while
+        they work); True when they hold it. A revise needs no lease: the label is theirs already."""
+        now = time.time() if now is None else now
+        if not 0 < item_id <= MAX_ID:
+            return False
+        with self._write() as db:
+            if not leases.wants(db, item_id, user_id, now, REQUIRED_LABELS):
+                return False
+            leases.give(db, user_id, item_id, now)
+        return True
 
     def can_label(self, user_id: int, item_id: int) -> bool:
         """True when the user already labelled the item (a revise) or it still has room for an annotator."""
@@ -292,6 +287,12 @@ class Store:
         )
         count, own = rows[0]
         return bool(own) or (count < REQUIRED_LABELS and self.item(item_id) is not None)
+
+    def end_sessions(self, user_id: int) -> None:
+        """Revoke every session of the user (logout): sessions carry the generation this bumps."""
+        with self._write() as db:
+            db.execute("UPDATE users SET session_gen = session_gen + 1 WHERE id = ?", (user_id,))
+            self._audit(db, "logout", user_id, None)
 
     # ------------------------------------------------------------------ users
 
@@ -312,15 +313,20 @@ class Store:
                 )
                 self._audit(db, "add-user", cursor.lastrowid, None, name=clean)
             else:
-                db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, row[0]))
-                db.execute("DELETE FROM login_failures WHERE name = ?", (clean,))
+                # a new password ends the sessions the old one opened, and the name's lock
+                db.execute("UPDATE users SET password_hash = ?, session_gen = session_gen + 1 WHERE id = ?",
+                           (digest, row[0]))  # fmt: skip
+                db.execute("UPDATE login_attempts SET outcome = 'cleared' WHERE name = ? AND outcome = 'failed'",
+                           (clean,))  # fmt: skip
                 self._audit(db, "reset-password", row[0], None, name=clean)
         return password
 
     def user(self, user_id: int) -> User | None:
         """The enabled user with this id, or None."""
-        rows = self._read("SELECT id, name FROM users WHERE id = ? AND disabled = 0", (user_id,))
-        return User(id=rows[0][0], name=rows[0][1]) if rows else None
+        if not 0 < user_id <= MAX_ID:
+            return None
+        rows = self._read("SELECT id, name, session_gen FROM users WHERE id = ? AND disabled = 0", (user_id,))
+        return User(id=rows[0][0], name=rows[0][1], session_gen=rows[0][2]) if rows else None
 
     def users(self) -> list[UserSummary]:
         """Every annotator with their label count, by name."""
@@ -330,39 +336,71 @@ class Store:
         )
         return [UserSummary(id=r[0], name=r[1], labels=r[2], disabled=bool(r[3]), created_at=r[4]) for r in rows]
 
-    def authenticate(self, name: str, password: str, now: float | None = None) -> User | None:
-        """The user for a right name and password, else None; RateLimited after 5 failures in 5 minutes."""
+    def authenticate(
+        self, name: str, password: str, client: str = "", trusted: bool = False, now: float | None = None
+    ) -> User | None:
+        """The user for a right name and password, else None; RateLimited when a limit (`logins`) is reached.
+
+        `client` is the caller's address and `trusted` whether this browser logged in as `name` before.
+        The web app runs the three steps itself, to queue the argon2 check without holding a thread.
+        """
+        attempt = self.begin_login(name, client, trusted, now)
+        return self.finish_login(attempt, self.check_password(attempt, password), password)
+
+    def begin_login(self, name: str, client: str = "", trusted: bool = False, now: float | None = None) -> LoginAttempt:
+        """Check the limits and reserve one password check, in one write transaction; RateLimited if refused."""
         now = time.time() if now is None else now
-        clean = name.strip()
-        since = now - FAILURE_WINDOW_S
-        query = "SELECT COUNT(*), MIN(at) FROM login_failures WHERE name = ? AND at > ?"
-        count, oldest = self._read(query, (clean, since))[0]
-        if count >= MAX_FAILURES:
-            with self._write() as db:
-                self._audit(db, "login-limited", None, None, name=clean[:MAX_NAME])
-            raise RateLimited(clean, oldest + FAILURE_WINDOW_S - now)
-        rows = self._read("SELECT id, name, password_hash FROM users WHERE name = ? AND disabled = 0", (clean,))
-        digest = rows[0][2] if rows else _DUMMY_HASH
-        try:
-            ok = _HASHER.verify(digest, password) and bool(rows)
-        except (VerificationError, InvalidHashError):
-            ok = False
+        clean = name.strip()[:MAX_NAME]
         with self._write() as db:
-            if not ok:
-                db.execute("INSERT INTO login_failures (name, at) VALUES (?, ?)", (clean, now))
-                self._audit(db, "login-failed", rows[0][0] if rows else None, None, name=clean[:MAX_NAME])
+            prune(db, self.limits, now)
+            row = db.execute("SELECT id, password_hash FROM users WHERE name = ? AND disabled = 0", (clean,)).fetchone()
+            refused: RateLimited | None = refusal(db, self.limits, clean, client, trusted, now)
+            if refused is None:
+                attempt_id = reserve(db, clean, client, trusted, now)
+            elif row is not None and not db.execute(
+                "SELECT 1 FROM audit WHERE user_id = ? AND action = 'login-limited' AND at > ?",
+                (row[0], now - self.limits.window_s),
+            ).fetchone():  # once per window: refused attempts must not grow the file
+                self._audit(db, "login-limited", row[0], None, name=clean)
+        if refused is not None:
+            raise refused
+        return LoginAttempt(id=attempt_id, name=clean, user_id=row[0] if row else None, trusted=trusted,
+                            digest=row[1] if row else _DUMMY_HASH)  # fmt: skip
+
+    @staticmethod
+    def check_password(attempt: LoginAttempt, password: str) -> bool:
+        """The argon2 check of a reserved attempt (no database access; about 0.2 s of one core)."""
+        try:
+            return _HASHER.verify(attempt.digest, password) and attempt.user_id is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def finish_login(self, attempt: LoginAttempt, ok: bool, password: str) -> User | None:
+        """Record the check's outcome (audited for existing users only); the user when it passed."""
+        with self._write() as db:
+            row = db.execute("SELECT id, name, session_gen, password_hash FROM users WHERE id = ? AND disabled = 0",
+                             (attempt.user_id,)).fetchone()  # fmt: skip
+            ok = ok and row is not None and row[3] == attempt.digest  # not disabled or reset meanwhile
+            finish(db, attempt, ok)
+            if row is None or not ok:
+                if attempt.user_id is not None:
+                    self._audit(db, "login-failed", attempt.user_id, None, name=attempt.name)
                 return None
-            db.execute("DELETE FROM login_failures WHERE name = ?", (clean,))
-            self._audit(db, "login", rows[0][0], None)
-            if _HASHER.check_needs_rehash(digest):  # parameters raised since the hash was made
-                db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (_HASHER.hash(password), rows[0][0]))
-        return User(id=rows[0][0], name=rows[0][1])
+            self._audit(db, "login", row[0], None)
+            if _HASHER.check_needs_rehash(attempt.digest):  # parameters raised since the hash was made
+                db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (_HASHER.hash(password), row[0]))
+        return User(id=row[0], name=row[1], session_gen=row[2])
 
     # ------------------------------------------------------------------ labels
 
-    def submit(self, user_id: int, item_id: int, accepted: list[int]) -> Label:
-        """Store (or revise) the user's label of the item in one transaction, with an audit row."""
-        now = time.time()
+    def submit(self, user_id: int, item_id: int, accepted: list[int], now: float | None = None) -> Label:
+        """Store (or revise) the user's label of the item in one transaction, with an audit row.
+
+        A new label needs the user's live lease on the item or a slot that no other live lease holds.
+        """
+        now = time.time() if now is None else now
+        if not 0 < item_id <= MAX_ID:
+            raise UnknownItem(f"item {item_id} does not exist")
         with self._write() as db:
             if db.execute("SELECT 1 FROM users WHERE id = ? AND disabled = 0", (user_id,)).fetchone() is None:
                 raise UnknownItem(f"user {user_id} does not exist or is disabled")
@@ -384,6 +422,9 @@ class Store:
                 count = db.execute("SELECT COUNT(*) FROM labels WHERE item_id = ?", (item_id,)).fetchone()[0]
                 if count >= REQUIRED_LABELS:
                     raise ItemFull(f"item {item_id} already has its {REQUIRED_LABELS} annotators")
+                if not leases.slot_for(db, user_id, item_id, count, now, REQUIRED_LABELS):
+                    raise ItemFull(f"item {item_id}: its free slots are held by annotators at work on it")
+                leases.release(db, user_id, item_id)
                 db.execute(
                     "INSERT INTO labels (item_id, user_id, accepted_json, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?)",

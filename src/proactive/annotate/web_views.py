@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from proactive.types import Event
+
+_INDEX = re.compile(r"-?[0-9]{1,6}")
+#: An item id in a URL: ASCII digits, at most 18 of them (SQLite integers are 64-bit).
+_ITEM_ID = re.compile(r"[0-9]{1,18}")
 
 
 class HistoryRow(BaseModel):
@@ -71,7 +76,8 @@ def parse_label_form(action: object, ticks: Sequence[object], n_candidates: int)
         raise FormProblem("field 'action' must be 'submit' or 'reject': press Submit or Reject all")
     accepted: set[int] = set()
     for tick in ticks:
-        if not isinstance(tick, str) or not tick.strip().lstrip("-").isdigit():
+        # ASCII digits only: str.isdigit() and int() also take '٣' or '²', which no checkbox sends.
+        if not isinstance(tick, str) or not _INDEX.fullmatch(tick.strip()):
             raise FormProblem(f"field 'accept' must hold candidate numbers, got {str(tick)[:40]!r}: reload the page")
         index = int(tick)
         if not 0 <= index < n_candidates:
@@ -84,3 +90,8 @@ def parse_label_form(action: object, ticks: Sequence[object], n_candidates: int)
     if action == "submit" and not accepted:
         raise FormProblem("nothing ticked: tick the tasks you would accept, or press Reject all")
     return LabelForm(accepted=sorted(accepted))
+
+
+def item_number(text: str) -> int | None:
+    """The item id in `/item/{text}`, or None when it cannot be one (so the page is a 404, not an error)."""
+    return int(text) if _ITEM_ID.fullmatch(text) else None

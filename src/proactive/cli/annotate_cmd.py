@@ -76,6 +76,10 @@ def serve_command(
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    behind_tls: bool = typer.Option(
+        False, "--behind-tls", help="Annotators reach the app through a TLS proxy: cookies are Secure, and "
+        "--host may be beyond loopback."
+    ),
 ) -> None:
     """Serve the annotation web app (imports the traces' steps as items first)."""
     check_int("--port", port, 1, 65535)
@@ -83,7 +87,7 @@ def serve_command(
         raise UserError(f"--tasks {tasks}: not found; pass a trace folder or file")
     from proactive.annotate.web import serve
 
-    serve(tasks, _db(db), host, port)
+    serve(tasks, _db(db), host, port, behind_tls=behind_tls)
 
 
 @app.command("add-user")

@@ -10,6 +10,20 @@ document.addEventListener("DOMContentLoaded", () => {
   const boxes = Array.from(form.querySelectorAll('input[name="accept"]'));
   const reject = document.getElementById("reject-all");
   const submit = document.getElementById("submit");
+  // The server holds this step for its annotator for a few minutes (a lease); renew it once a minute
+  // while they are at work here, so nobody else is handed their slot. An idle page lets it lapse.
+  let active = false;
+  for (const kind of ["keydown", "pointerdown", "pointermove", "scroll", "input"]) {
+    document.addEventListener(kind, () => { active = true; }, { capture: true, passive: true });
+  }
+  setInterval(() => {
+    if (!active) return;
+    active = false;
+    const body = new FormData();
+    body.append("csrf", form.querySelector('input[name="csrf"]').value);
+    fetch(form.getAttribute("action") + "/lease", { method: "POST", body, credentials: "same-origin" })
+      .catch(() => {});  // a missed renewal only matters after several minutes
+  }, 60000);
   // "Reject all" means no ticks: clear them before the form is sent.
   reject.addEventListener("click", () => boxes.forEach((box) => { box.checked = false; }));
   document.addEventListener("keydown", (event) => {
