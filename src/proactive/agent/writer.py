@@ -6,7 +6,7 @@ What the earlier writer got wrong, and what this one does instead:
   information they need" 33 times). Here the prompt has no menu; it asks for the one thing
   to do next, naming what it is about in the person's own words, and allows `null`.
 - It wrote purpose, thoughts and message (~60-75 tokens) for a one-line notification.
-  Here the answer is `{"task": ...}` alone: ~15 tokens, sampled without a grammar.
+  Here the answer is `{"task": ...}` alone: ~15 tokens.
 - Its own earlier answers were assistant turns, and a small model copied them. Here the
   earlier offers are lines of the activity log with the person's answer ("dismissed"),
   and the writer never sees a full answer of its own as a turn.
@@ -20,13 +20,7 @@ sees nothing, the proposal's `thoughts` say why): the model said null; the task 
 events (a stock phrase); it retells `ECHO_WORDS` words of an event; it repeats an offer the
 person dismissed, or one left unanswered within `REPEAT_EVENTS` events.
 
-Speed: the answer is generated *without* a JSON grammar and parsed here (`parse_offer`):
-llama-cpp-python's grammar-constrained sampling cost the 1.5B 0.14-0.18 s a token on one
-core against 0.055-0.08 s free, the same prompt in the KV cache (bench/assist_latency.py),
-and the prompt alone keeps the model to `{"task": ...}`; an answer that is not that object
-is an invalid answer (silence), never a repair round trip.
-
-The prompt is [system][activity lines ... question], the question restating the
+Speed: the prompt is [system][activity lines ... question], the question restating the
 latest event. Activity lines are only ever appended (the window moves in steps of
 `WINDOW_STEP` lines), so llama.cpp reuses the KV cache of everything but the new lines and
 the question; `prefill` reads the log in while the gate is closed, and the LLM gate
@@ -35,14 +29,13 @@ the question; `prefill` reads the log in while the gate is closed, and the LLM g
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from proactive.models.base import ChatModel, Message, Usage
-from proactive.models.structured import ModelOutputError, strip_fences
+from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, with_question
 from proactive.types import Event, Observation, Proposal, is_silence
@@ -87,47 +80,6 @@ class WriterOffer(BaseModel):
     """What the writer model writes: one task line, or null to decline."""
 
     task: str | None = Field(max_length=MAX_TASK_CHARS, description="The one thing to do for them next, or null.")
-
-
-_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-#: The task string of an answer cut by the token cap before its closing quote.
-_OPEN_TASK = re.compile(r'^\s*\{\s*"task"\s*:\s*"((?:[^"\\]|\\.)*)$', re.DOTALL)
-
-
-class _FreeOffer(BaseModel):
-    task: str | None
-
-
-def _shortened(task: str | None) -> str | None:
-    """A task over MAX_TASK_CHARS cut at its last whole word, as the JSON grammar's cap used to cut it."""
-    if task is None or len(task) <= MAX_TASK_CHARS:
-        return task
-    return task[: MAX_TASK_CHARS - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
-
-
-def parse_offer(text: str) -> tuple[WriterOffer | None, str]:
-    """The `{"task": ...}` object in a free answer (fences and words around it allowed), or (None, why).
-
-    A task longer than MAX_TASK_CHARS, or one cut by the token cap mid-string, is shortened
-    at a word, as the grammar did when the answer was constrained.
-    """
-    body = strip_fences(text)
-    found = _OBJECT.search(body)
-    if found is None:
-        cut = _OPEN_TASK.match(body)
-        if cut is None:
-            return None, f"no JSON object in the answer: {text[:80]!r}"
-        try:
-            body = json.loads(f'"{cut.group(1).rstrip(chr(92))}"')
-        except json.JSONDecodeError:
-            return None, f"an unfinished answer: {text[:80]!r}"
-        whole_words = body.rsplit(" ", 1)[0] if " " in body else body  # the last word may be cut
-        return WriterOffer(task=_shortened(whole_words.rstrip(" ,;:") + "…")), ""
-    try:
-        free = _FreeOffer.model_validate_json(found.group(0))
-    except ValidationError as exc:
-        return None, f"not {{\"task\": text or null}}: {exc.errors()[0]['msg']}; answer {text[:80]!r}"
-    return WriterOffer(task=_shortened(free.task)), ""
 
 
 def writer_messages(observation: Observation) -> list[Message]:
@@ -255,13 +207,12 @@ class OfferWriter:
 
     async def _ask(self, messages: list[Message], observation: Observation, temperature: float) -> WrittenOffer:
         try:
-            result = await self.model.generate(messages, temperature=temperature, max_tokens=self.max_tokens)
+            result = await self.model.generate(
+                messages, schema=WriterOffer, temperature=temperature, max_tokens=self.max_tokens
+            )
         except ModelOutputError as exc:
             return WrittenOffer(None, "invalid answer", exc.usage, False, True, exc.problem)
-        parsed, problem = parse_offer(result.text)
-        if parsed is None:
-            return WrittenOffer(None, "invalid answer", result.usage, result.cached, True, problem)
-        task = parsed.task
+        task = result.parsed.task
         offer = WrittenOffer(None, "", result.usage, result.cached)
         if is_silence(task):
             offer.declined = "nothing concrete to offer"
