@@ -151,3 +151,30 @@ def test_the_assistant_keeps_no_model_answer_in_the_response_cache(
 
         with sqlite3.connect(cache) as db:
             assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == 0
+
+
+def test_the_terminal_never_prints_a_raw_secret_or_a_tools_answer(
+    tmp_path: Path, state_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Held-back offers are printed redacted; a tool's answer is summarised, never printed."""
+    from proactive.assist.loop import StepResult
+    from proactive.cli.assist_cmd import _outcome, _printed
+
+    async def moments():  # type: ignore[no-untyped-def]
+        for index in range(3):
+            event = Event(time=f"{1717399800 + index * 60}.0", text="The user opens 'Q3 report' at x.dev.")
+            yield Moment(event=event, now=1717399800.0 + index * 60)
+
+    box = ToolBox(tmp_path / "drafts", None)
+    with AssistStore(tmp_path / "assist.sqlite3") as store:
+        presenter = TerminalPresenter(["dismiss"] * 3, echo=lambda _text: None)
+        loop = AssistLoop(FixedAgent(SECRET_TASK), store, Consent(), box, presenter,
+                          attention=Attention(max_per_hour=1))  # fmt: skip
+        steps = asyncio.run(_printed(loop, moments()))
+    printed = capsys.readouterr().out
+    assert [s.blocked != "" for s in steps] == [False, True, True]
+    assert "held back 'Summarise https://x.dev/report?key=[REDACTED" in printed
+    assert SECRET not in printed
+    answer = "Dear Sam, the deposit for flat 4B (account 12345678) was returned on Monday."
+    step = StepResult(index=0, now=0.0, threshold=0.5, tool="ask_to_clipboard", tool_ok=True, tool_detail=answer)
+    assert _outcome(step) == f"ok: the answer ({len(answer)} characters) is on your clipboard"
