@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from proactive.assist.simulate import ArmResult, SimulationReport
+from proactive.bench.assist_sim import ArmResult, SimulationReport
 from proactive.cli.main import app
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_trace_file

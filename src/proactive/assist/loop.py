@@ -5,7 +5,8 @@ its own earlier proposals and how each was received (a dismissal is a rejected J
 so it can try another way. A proposal reaches the person only when the attention budget
 allows it and it is not a repeat of something they dismissed in the last 30 minutes; only
 an Accept for that exact offer runs a tool (through `Consent`, the only door to tools).
-Every answer goes to the store (training data) and to the per-user threshold.
+Every answer goes to the store (training data) and to the per-person learner (saved in the
+store), or, without one, to the per-user threshold.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pydantic import BaseModel, Field
 
 from proactive.agent.base import Agent
 from proactive.assist.attention import Attention
+from proactive.assist.context import offer_kind, situation_of
+from proactive.assist.learner import DEFAULT_PERSON, GATE_FLOOR, Offer, PersonalLearner, save_learner
 from proactive.assist.store import Answer
 from proactive.errors import DataError, UserError
 from proactive.fileio import read_text
@@ -98,6 +101,8 @@ class AssistLoop:
         session: str | None = None,
         repeat_minutes: float = 30.0,
         max_history: int = 200,
+        learner: PersonalLearner | None = None,
+        person: str = DEFAULT_PERSON,
     ) -> None:
         self.agent = agent
         self.store = store
@@ -114,6 +119,12 @@ class AssistLoop:
         if threshold is not None and isinstance(gated, UserThreshold):
             agent.user_threshold = threshold  # type: ignore[attr-defined]
             self.threshold = threshold
+        # With a per-person learner, the gate opens from GATE_FLOOR below its base and stays
+        # there; the learner decides what is shown (docs/assist.md, "Learning each person").
+        self.learner, self.person = learner, person
+        if learner is not None:
+            self.threshold.offset = -GATE_FLOOR
+            self.threshold.limit = max(self.threshold.limit, GATE_FLOOR)
         self.session = session or uuid.uuid4().hex[:12]
         self.repeat_seconds = repeat_minutes * 60.0
         # A live session runs for days: the agent sees the latest events only, so each step costs the same.
@@ -168,10 +179,27 @@ class AssistLoop:
             result.blocked = f"dismissed less than {self.repeat_seconds / 60:.0f} min ago"
         if result.blocked:
             return result
-        await self._offer(result, proposal, moment, started)
+        offer = self._learner_offer(result, proposal, moment)
+        if offer is not None and self.learner is not None and not self.learner.decide(offer):
+            result.blocked = "learned: this person is unlikely to want this now"
+            return result
+        await self._offer(result, proposal, moment, started, offer)
         return result
 
-    async def _offer(self, result: StepResult, proposal: Proposal, moment: Moment, started: float) -> None:
+    def _learner_offer(self, result: StepResult, proposal: Proposal, moment: Moment) -> Offer | None:
+        if self.learner is None:
+            return None
+        probability = proposal.gate_probability
+        return Offer(
+            gate_probability=self.threshold.base if probability is None else probability,
+            situation=situation_of(self.history),
+            kind=offer_kind(result.task or ""),
+            now=moment.now,
+        )
+
+    async def _offer(
+        self, result: StepResult, proposal: Proposal, moment: Moment, started: float, offer: Offer | None = None
+    ) -> None:
         from proactive.assist.tools import describe, plan_tool
 
         task = redact(result.task or "")
@@ -188,7 +216,11 @@ class AssistLoop:
         answer = await self.presenter.show(proposal_id, task, reason, token, describe(call))
         result.answer = answer
         self.store.record_answer(proposal_id, answer, at=moment.now)
-        self.threshold.record("rejected" if answer == "dismissed" else answer)
+        if self.learner is not None and offer is not None:
+            self.learner.record(offer, answer)
+            save_learner(self.store, self.person, self.learner)
+        else:
+            self.threshold.record("rejected" if answer == "dismissed" else answer)
         if answer == "accepted":
             outcome = await self.consent.accept(token, self.toolbox)
             ok = bool(outcome is not None and outcome.ok)

@@ -74,6 +74,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX proposals_session ON proposals (session, id)",
         ),
     ),
+    Migration(
+        3,
+        "what was learned about each person (proactive.assist.learner)",
+        ("CREATE TABLE learners (person TEXT PRIMARY KEY, state TEXT NOT NULL, updated REAL NOT NULL)",),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -269,6 +274,27 @@ class AssistStore:
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (SNOOZE_KEY, repr(float(until))),
                 )
+
+    # ------------------------------------------------------------------ what was learned per person
+
+    def learner_state(self, person: str) -> str | None:
+        """The saved learner state of `person` (JSON, `proactive.assist.learner.LearnerState`), or None."""
+        rows = self._read("SELECT state FROM learners WHERE person = ?", (person,))
+        return str(rows[0][0]) if rows else None
+
+    def save_learner_state(self, person: str, state: str) -> None:
+        """Replace `person`'s learner state (one transaction: a crash leaves the old or the new one)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO learners (person, state, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT(person) DO UPDATE SET state = excluded.state, updated = excluded.updated",
+                (person, state, time.time()),
+            )
+
+    def reset_learner(self, person: str) -> bool:
+        """Forget what was learned about `person`; True when there was something to forget."""
+        with self._write() as db:
+            return db.execute("DELETE FROM learners WHERE person = ?", (person,)).rowcount > 0
 
     # ------------------------------------------------------------------ training data
 

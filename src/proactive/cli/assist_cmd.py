@@ -137,6 +137,13 @@ def assist(
         help="Comma-separated app-name fragments (calls, full-screen) that hold notifications "
         "back; replaces the default list (zoom, teams, meet, obs, ...).",
     ),
+    learn: bool | None = typer.Option(
+        None,
+        "--learn/--no-learn",
+        help="Learn which offers this person wants and show only those (default: on live, off with --replay, "
+        "so a scripted replay never changes your profile). See `proactive assist profile`.",
+    ),
+    person: str = typer.Option("me", "--person", help="Whose profile to learn into and read from."),
 ) -> None:
     """Run the assistant live (ActivityWatch + desktop notifications) or over a recorded trace (--replay)."""
     if ctx.invoked_subcommand is not None:
@@ -178,8 +185,15 @@ def assist(
             local_only=local_only or config.local_only,
             dry_run=trace is not None and not run_tools,
         )
+        learner = None
+        if (trace is None) if learn is None else learn:
+            from proactive.assist.learner import load_learner
+            from proactive.assist.loop import UNGATED_BASE
+
+            base = float(getattr(getattr(built, "user_threshold", None), "base", UNGATED_BASE))
+            learner = load_learner(store, person, base)
         loop = AssistLoop(built, store, Consent(), toolbox, presenter,
-                          attention=_attention(max_per_hour, quiet_apps))  # fmt: skip
+                          attention=_attention(max_per_hour, quiet_apps), learner=learner, person=person)  # fmt: skip
         if trace is not None:
             steps = asyncio.run(_printed(loop, trace_moments(trace.events)))
             typer.echo(_summary(steps))
@@ -226,10 +240,45 @@ def export(
     typer.echo(f"wrote {rows} rows to {out}")
 
 
+@app.command("profile")
+def profile(
+    person: str = typer.Option("me", "--person", help="Whose profile."),
+    reset: bool = typer.Option(False, "--reset", help="Forget what was learned (the log of offers is kept)."),
+) -> None:
+    """Say what the assistant has learned about when you want its offers; --reset forgets it."""
+    from proactive.assist.learner import LearnerState, describe
+    from proactive.assist.store import AssistStore
+
+    with AssistStore() as store:
+        if reset:
+            forgot = store.reset_learner(person)
+            typer.echo(f"profile of '{person}': " + ("forgotten" if forgot else "there was nothing to forget"))
+            return
+        saved = store.learner_state(person)
+        if saved is None:
+            typer.echo(f"profile of '{person}': nothing learned yet (no offer answered with learning on)")
+            return
+        try:
+            state = LearnerState.model_validate_json(saved)
+        except ValueError as error:
+            raise UserError(
+                f"{store.path}: the saved profile of '{person}' is unreadable; `proactive assist profile --reset` "
+                "clears it"
+            ) from error
+    typer.echo(f"profile of '{person}':")
+    for line in describe(state):
+        typer.echo(f"  {line}")
+
+
 @app.command("simulate")
 def simulate(
     traces: Path = typer.Option(..., "--traces", help="Folder of ProactiveBench test traces (test_data)."),
-    user: str = typer.Option("human-labels", "--user", help="The simulated person: only 'human-labels'."),
+    user: str = typer.Option(
+        "human-labels",
+        "--user",
+        help="human-labels (the annotators, threshold learning on/off) or personas (three people with stated "
+        "preferences, the per-person learner on/off over --seeds).",
+    ),
     gate: str = typer.Option(..., "--gate", help="LOTO gate folder (`proactive gate train --loto`)."),
     agent: str = typer.Option("candidates", "--agent", help="candidates (writer-free) or gated (with --model)."),
     model: str | None = typer.Option(None, "--model", help="Writer model for --agent gated."),
@@ -239,13 +288,23 @@ def simulate(
     max_per_hour: int = typer.Option(4, "--max-per-hour", help="Attention cap per hour."),
     data: Path | None = typer.Option(None, "--data", help="ProactiveBench folder for the labels."),
     out: Path | None = typer.Option(None, "--out", help="Also write the full report as JSON here."),
+    seeds: int = typer.Option(5, "--seeds", help="With --user personas: seeds 0..N-1 (answers, ignores, draws)."),
 ) -> None:
-    """Play the test traces as one person's day; per hour, proposals and accepted share, learning on vs off."""
-    from proactive.assist.simulate import SimulationReport, format_report, load_traces, run_arm
+    """Play the test traces as one person's day; learning on vs off (docs/assist.md)."""
+    from proactive.bench.assist_sim import SimulationReport, format_report, load_traces, run_arm
     from proactive.judge.base import get_judge
 
-    if user != "human-labels":
-        raise UserError(f"--user {user}: only 'human-labels' is supported")
+    if user not in {"human-labels", "personas"}:
+        raise UserError(f"--user {user}: expected human-labels or personas")
+    if user == "personas":
+        from proactive.bench.personal_sim import format_personal, simulate_personas
+
+        check_int("--seeds", seeds, 1)
+        personal = simulate_personas(load_traces(traces), gate, data, list(range(seeds)))
+        typer.echo(format_personal(personal))
+        if out is not None:
+            out.write_text(personal.model_dump_json(indent=1) + "\n", encoding="utf-8")
+        return
     if learning not in {"on", "off", "both"}:
         raise UserError(f"--learning {learning}: expected on, off or both")
     if not 0.0 <= ignore_share <= 1.0:
