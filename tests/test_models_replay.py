@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     store.pull(SMALL)
     from proactive.settings import state_dir
 
-    # The recorder writes only inside the state dir: a fresh folder of it per test run.
-    path = state_dir() / "recordings" / tmp_path_factory.mktemp("replay").name / "exchanges.jsonl"
+    # The recorder writes only inside the state dir: a folder of its own for this run.
+    path = state_dir() / "recordings" / f"test-replay-{uuid.uuid4().hex}" / "exchanges.jsonl"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(RECORD_ENV, str(path))
         model = get_model(f"local/{SMALL}", n_ctx=1024, cache=False)

@@ -160,51 +160,53 @@ def assist(
     config = load_sense_config()
     if local_only or config.local_only:
         check_local_only(model)
-    from proactive.models.cache import use_response_cache
-
-    use_response_cache(False)  # live answers come from a person's activity: never cached
     if answers is not None and replay is None:
         raise UserError("--answers needs --replay TRACE.json (live answers come from the notification buttons)")
     answer_list = read_answers(answers) if answers is not None else None
     trace = load_trace_file(replay) if replay is not None else None
     folder = (allowed_folder or state_dir() / "drafts").expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    built = _agent(agent, model if agent != "always" and agent != "never" else None, gate)
-    with AssistStore() as store:
-        presenter: Any
-        if trace is None:
-            from proactive.assist.notify import DesktopPresenter
+    from proactive.models.cache import response_cache_off
 
-            presenter = DesktopPresenter()
-        else:
-            presenter = TerminalPresenter(answer_list)
-        toolbox = ToolBox(
-            folder,
-            model,
-            clipboard_cmd=shlex.split(clipboard_cmd) if clipboard_cmd else None,
-            local_only=local_only or config.local_only,
-            dry_run=trace is not None and not run_tools,
-        )
-        learner = None
-        if (trace is None) if learn is None else learn:
-            from proactive.assist.learner import load_learner
-            from proactive.assist.loop import UNGATED_BASE
+    # Live answers come from a person's activity: no model built for this run caches any.
+    with response_cache_off():
+        built = _agent(agent, model if agent != "always" and agent != "never" else None, gate)
+        with AssistStore() as store:
+            presenter: Any
+            if trace is None:
+                from proactive.assist.notify import DesktopPresenter
 
-            base = float(getattr(getattr(built, "user_threshold", None), "base", UNGATED_BASE))
-            learner = load_learner(store, person, base)
-        loop = AssistLoop(built, store, Consent(), toolbox, presenter,
-                          attention=_attention(max_per_hour, quiet_apps), learner=learner, person=person)  # fmt: skip
-        if trace is not None:
-            steps = asyncio.run(_printed(loop, trace_moments(trace.events)))
-            typer.echo(_summary(steps))
-            return
-        from proactive.assist.loop import activitywatch_moments
+                presenter = DesktopPresenter()
+            else:
+                presenter = TerminalPresenter(answer_list)
+            toolbox = ToolBox(
+                folder,
+                model,
+                clipboard_cmd=shlex.split(clipboard_cmd) if clipboard_cmd else None,
+                local_only=local_only or config.local_only,
+                dry_run=trace is not None and not run_tools,
+            )
+            learner = None
+            if (trace is None) if learn is None else learn:
+                from proactive.assist.learner import load_learner
+                from proactive.assist.loop import UNGATED_BASE
 
-        typer.echo(f"assist: watching {aw_url} every {interval:g} s (Ctrl-C to stop)")
-        try:
-            asyncio.run(_printed(loop, activitywatch_moments(aw_url, interval, config)))
-        except KeyboardInterrupt:
-            typer.echo(_summary(loop.steps))
+                base = float(getattr(getattr(built, "user_threshold", None), "base", UNGATED_BASE))
+                learner = load_learner(store, person, base)
+            attention = _attention(max_per_hour, quiet_apps)
+            loop = AssistLoop(built, store, Consent(), toolbox, presenter, attention=attention, learner=learner,
+                              person=person)  # fmt: skip
+            if trace is not None:
+                steps = asyncio.run(_printed(loop, trace_moments(trace.events)))
+                typer.echo(_summary(steps))
+                return
+            from proactive.assist.loop import activitywatch_moments
+
+            typer.echo(f"assist: watching {aw_url} every {interval:g} s (Ctrl-C to stop)")
+            try:
+                asyncio.run(_printed(loop, activitywatch_moments(aw_url, interval, config)))
+            except KeyboardInterrupt:
+                typer.echo(_summary(loop.steps))
 
 
 @app.command("snooze")
@@ -223,21 +225,37 @@ def snooze(duration: str = typer.Argument(..., help="How long to stay quiet: 30m
         typer.echo(f"snooze: quiet until {until_text(until, now)}")
 
 
+#: `assist export --format`: the writer's own conversation, or the `llm` agent's (what `train build --kto-rows` reads).
+EXPORT_FORMATS = ("kto", "kto-llm")
+
+
 @app.command("export")
 def export(
     out: Path = typer.Option(..., "--out", help="JSONL file to write."),
-    fmt: str = typer.Option("kto", "--format", help="Only 'kto' (TRL unpaired preference: prompt, completion, label)."),
+    fmt: str = typer.Option(
+        "kto",
+        "--format",
+        help="kto: TRL unpaired preference rows (prompt, completion, label) in the offer writer's own prompt and "
+        "{\"task\": ...} answer; kto-llm: the same answers in the `llm` agent's conversation, for "
+        "`proactive train build --kto-rows`.",
+    ),
 ) -> None:
     """Write the logged proposals and answers as training data (ignored ones are skipped)."""
     from proactive.assist.store import AssistStore
 
-    if fmt != "kto":
-        raise UserError(f"--format {fmt}: only 'kto' is supported")
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"--format {fmt}: expected one of {', '.join(EXPORT_FORMATS)}")
     if out.is_dir():
         raise UserError(f"--out {out}: is a folder; pass the path of the JSONL file to write")
     with AssistStore() as store:
-        rows = store.export_kto(out)
-    typer.echo(f"wrote {rows} rows to {out}")
+        if fmt == "kto-llm":
+            typer.echo(f"wrote {store.export_kto(out)} rows to {out}")
+            return
+        from proactive.assist.export import export_writer_kto
+
+        rows, skipped = export_writer_kto(store, out)
+    note = f" ({skipped} skipped: tasks longer than the writer may write)" if skipped else ""
+    typer.echo(f"wrote {rows} rows to {out}{note}")
 
 
 @app.command("profile")

@@ -50,16 +50,34 @@ def train(
     ),
     bench: Path | None = typer.Option(None, "--bench-data", help="ProactiveBench folder (for --loto and ids)."),
     blocks: str | None = typer.Option(None, "--blocks", help="Comma-separated feature blocks (default: all cheap)."),
+    from_assist: Path | None = typer.Option(
+        None,
+        "--from-assist",
+        help="Refit from a person's answers in the assistant's database (e.g. <state>/assist.sqlite3): accepted "
+        "offers are 1, dismissed 0, ignored left out; the shipped gate's recipe (docs/gate.md).",
+    ),
+    with_default_rows: bool = typer.Option(
+        False, "--with-default-rows", help="With --from-assist: fit the shipped gate's rows alongside the answers."
+    ),
 ) -> None:
     """Train the feature gate; the threshold is chosen by grouped CV over the training traces."""
     from proactive.cli.options import check_out_dir
     from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
+    from proactive.errors import UserError
     from proactive.gate.features import check_blocks
     from proactive.gate.loto import train_gate_folder, train_loto_set
     from proactive.gate.training import TrainSpec
     from proactive.settings import data_dir
 
     check_out_dir("--out", out)
+    if from_assist is not None:
+        if loto or blocks is not None or exclude_traces:
+            raise UserError("--from-assist fits the shipped gate's recipe on one person's log: drop --loto, "
+                            "--blocks and --exclude-traces")  # fmt: skip
+        _train_from_assist(from_assist, out, data or data_dir(bench) / REWARD_FILE if with_default_rows else None)
+        return
+    if with_default_rows:
+        raise UserError("--with-default-rows blends the shipped rows into a refit: pass it with --from-assist DB")
     spec = TrainSpec() if blocks is None else TrainSpec(block_sets=[check_blocks(blocks.split(","))])
     excluded = _exclusions(exclude_traces, bench)
     rows = load_reward_rows(data or data_dir(bench) / REWARD_FILE)
@@ -72,6 +90,42 @@ def train(
     console.print(
         f"wrote {out}: {manifest.examples} histories from {len(manifest.training_traces)} traces, "
         f"threshold {manifest.threshold:.3f}, inner-CV F1 {manifest.inner_cv['f1']:.3f}"
+    )
+
+
+def _train_from_assist(db: Path, out: Path, reward_file: Path | None) -> None:
+    """Refit the shipped gate's recipe on the answers logged in `db` (plus the shipped rows from `reward_file`)."""
+    from proactive.assist.store import AssistStore
+    from proactive.data.loaders import load_reward_rows
+    from proactive.errors import UserError
+    from proactive.gate.default import DEFAULT_SPEC
+    from proactive.gate.from_assist import (
+        AnsweredHistory,
+        AssistSource,
+        answers_fingerprint,
+        check_enough,
+        train_from_answers,
+    )
+
+    if not db.is_file():
+        raise UserError(f"--from-assist {db}: no such file; pass the assistant's database (<state dir>/assist.sqlite3)")
+    with AssistStore(db) as store:
+        proposals = store.proposals()
+    answers = [AnsweredHistory(p.id, tuple(p.history), p.answer == "accepted")
+               for p in proposals if p.answer in ("accepted", "dismissed")]  # fmt: skip
+    accepted = sum(a.accepted for a in answers)
+    check_enough(db, accepted, len(answers) - accepted, len(proposals) - len(answers))  # before any rows load
+    source = AssistSource(
+        db=str(db.resolve()), proposal_ids=[a.proposal_id for a in answers], fingerprint=answers_fingerprint(answers),
+        accepted=accepted, dismissed=len(answers) - accepted, ignored_left_out=len(proposals) - len(answers),
+        reward_file=str(reward_file) if reward_file is not None else None,
+    )  # fmt: skip
+    rows = load_reward_rows(reward_file) if reward_file is not None else []
+    manifest = train_from_answers(answers, out, DEFAULT_SPEC, source, rows)
+    console.print(
+        f"wrote {out}: {source.accepted} accepted and {source.dismissed} dismissed answers "
+        f"({source.ignored_left_out} ignored or unanswered, left out), {manifest.assist.default_rows} shipped "
+        f"histories, threshold {manifest.threshold:.3f}, inner-CV F1 {manifest.inner_cv['f1']:.3f}"
     )
 
 

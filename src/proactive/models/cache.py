@@ -19,13 +19,14 @@ line that `replay/<file.jsonl>` can serve.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -244,18 +245,24 @@ class CachedModel:
 _cache_by_default = True
 
 
-def use_response_cache(enabled: bool) -> None:
-    """Whether models built from now on in this process cache answers unless told (`cache=`).
+@contextlib.contextmanager
+def response_cache_off() -> Iterator[None]:
+    """Models built inside this block cache no answer unless told (`cache=`).
 
-    The live assistant turns it off: its answers are written from a person's activity, and
+    The live assistant runs inside it: its answers are written from a person's activity, and
     nothing of that is kept in a cache (the assistant's own store keeps what it must, redacted).
+    The default comes back after the block, for whatever else runs in the same process.
     """
     global _cache_by_default
-    _cache_by_default = enabled
+    previous, _cache_by_default = _cache_by_default, False
+    try:
+        yield
+    finally:
+        _cache_by_default = previous
 
 
 def wrap(model: ChatModel, cache: bool | ResponseCache | None = None, record: str | Path | None = None) -> ChatModel:
-    """Add the response cache (cache=None: the process default, on unless `use_response_cache(False)`) and
+    """Add the response cache (cache=None: on, except inside `response_cache_off()`) and
     a recorder (record=path or $PROACTIVE_RECORD)."""
     cache = _cache_by_default if cache is None else cache
     response_cache = cache if isinstance(cache, ResponseCache) else (ResponseCache() if cache else None)

@@ -185,8 +185,20 @@ def _with_answer_turns(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return out
 
 
+def _is_writer_answer(answer: str) -> bool:
+    """True for the offer writer's `{"task": ...}` answer (the `llm` agent's JSON has more fields)."""
+    try:
+        parsed = json.loads(answer)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and set(parsed) == {"task"}
+
+
 def read_kto_rows(path: Path) -> list[KtoRow]:
-    """The assistant's `assist export --format kto` rows, in this data set's answer format.
+    """The assistant's `assist export --format kto-llm` rows, in this data set's answer format.
+
+    The default `--format kto` rows are the offer writer's own conversation (for fitting the
+    writer); fed here they would be silently re-dressed as the `llm` agent's, so they are refused.
 
     Their system line is the assistant's own short one and their completion the bare task:
     both are replaced by what the `llm` agent sends and writes (its system prompt, its JSON
@@ -197,15 +209,14 @@ def read_kto_rows(path: Path) -> list[KtoRow]:
     rows: list[KtoRow] = []
     for where, raw in read_jsonl(path):
         if not isinstance(raw, dict):
-            fix = "expected a JSON object per line; export with `assist export --format kto`"
+            fix = "expected a JSON object per line; export with `assist export --format kto-llm`"
             raise DataError(path, where, "", fix)
         prompt, completion, label = raw.get("prompt"), raw.get("completion"), raw.get("label")
         if not isinstance(prompt, list) or not all(
             isinstance(m, dict) and {"role", "content"} <= m.keys() for m in prompt
         ):
-            raise DataError(
-                path, where, "prompt", "expected a list of {role, content}; export with `assist export --format kto`"
-            )
+            fix = "expected a list of {role, content}; export with `assist export --format kto-llm`"
+            raise DataError(path, where, "prompt", fix)
         if not isinstance(completion, list) or len(completion) != 1 or not isinstance(completion[0], dict):
             raise DataError(path, where, "completion", "expected one {role: assistant, content} message")
         if not isinstance(label, bool):
@@ -214,6 +225,9 @@ def read_kto_rows(path: Path) -> list[KtoRow]:
         if messages and messages[0]["role"] == "system":
             messages[0]["content"] = system_prompt()
         answer = str(completion[0].get("content", ""))
+        if _is_writer_answer(answer):
+            fix = "an `llm`-agent row, not an offer-writer row (`--format kto`): export with `--format kto-llm`"
+            raise DataError(path, where, "completion", fix)
         if not answer.lstrip().startswith("{"):
             answer = fixed_answer(answer.strip() or None)
         key = raw.get("trace_key")
