@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ PROMPT: list[Message] = [{"role": "user", "content": "Name one colour."}]
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, object]]]:
     """Real exchanges with the small model, recorded through $PROACTIVE_RECORD."""
     store.pull(SMALL)
     from proactive.settings import state_dir
@@ -47,7 +49,8 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
             return {"text": text, "parsed": parsed, "choices": choices}
 
         answers = asyncio.run(record())
-    return path, answers
+    yield path, answers
+    shutil.rmtree(path.parent, ignore_errors=True)  # no litter in the state dir
 
 
 def test_replay_answers_recorded_requests(recording: tuple[Path, dict[str, object]]) -> None:
