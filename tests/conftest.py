@@ -74,3 +74,14 @@ def default_gate(bench_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             os.environ.pop("PROACTIVE_HOME", None)
         else:
             os.environ["PROACTIVE_HOME"] = old
+
+
+@pytest.fixture()
+def browser_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$BROWSER set to a script that records every URL it is asked to open, one per line."""
+    log = tmp_path / "opened.txt"
+    script = tmp_path / "record-browser.sh"
+    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{log}"\n', encoding="utf-8")
+    script.chmod(0o700)
+    monkeypatch.setenv("BROWSER", str(script))
+    return log

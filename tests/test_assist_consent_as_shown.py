@@ -42,17 +42,6 @@ class FixedAgent:
         return AgentStep(proposal=Proposal(task=self.task))
 
 
-@pytest.fixture()
-def browser_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$BROWSER set to a script that records every URL it is asked to open, one per line."""
-    log = tmp_path / "opened.txt"
-    script = tmp_path / "record-browser.sh"
-    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{log}"\n', encoding="utf-8")
-    script.chmod(0o700)
-    monkeypatch.setenv("BROWSER", str(script))
-    return log
-
-
 def _run_one(tmp_path: Path, task: str, answer: str, **toolbox: bool) -> tuple[list[str], AssistLoop]:
     printed: list[str] = []
     presenter = TerminalPresenter([answer], echo=printed.append)

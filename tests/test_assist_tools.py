@@ -28,17 +28,6 @@ TOKENS = 24
 DRAFT_TASK = "Write a short thank-you note to Sam for the code review"
 
 
-@pytest.fixture()
-def browser_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """$BROWSER set to a script that records every URL it is asked to open, one per line."""
-    log = tmp_path / "opened.txt"
-    script = tmp_path / "record-browser.sh"
-    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{log}"\n', encoding="utf-8")
-    script.chmod(0o700)
-    monkeypatch.setenv("BROWSER", str(script))
-    return log
-
-
 def _opened(log: Path) -> list[str]:
     return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
 

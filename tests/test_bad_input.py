@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from oneline import assert_one_error_line
 from proactive.agent.base import DEFAULT_MODEL
 from proactive.data.loaders import REWARD_FILE
 from proactive.gate.artifact import GateManifest, save_gate
@@ -520,12 +521,4 @@ def test_bad_input_is_one_line_and_loses_nothing(
 ) -> None:
     built = CASES[name](Ctx(tmp_path, bench_data, empty_choices_server, earlier_run))
     done = _cli(built.args, built.env, state_home)
-    assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in built.needles:
-        assert needle in lines[0], (needle, lines[0])
-    if built.after is not None:
-        built.after()
+    assert_one_error_line(done, built.needles, built.after)
