@@ -28,14 +28,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from proactive.agent.writer import WriterOffer, writer_messages
-from proactive.assist.store import AssistStore, StoredProposal
-from proactive.errors import UserError
-from proactive.fileio import write_atomic
+from proactive.assist.loop import ACCEPTED_FEEDBACK, DISMISSED_FEEDBACK
+from proactive.assist.store import AssistStore, StoredProposal, write_export
 from proactive.types import Event, Judgement, Observation, Proposal
-
-#: The feedback the loop gives the agent after each answer (`AssistLoop._offer`).
-ACCEPTED = Judgement(accepted=True, reason="the person accepted", score=1.0)
-DISMISSED = Judgement(accepted=False, reason="the person dismissed it; try another way", score=0.0)
 
 
 def _position(history: Sequence[Event], earlier: Sequence[Event]) -> int | None:
@@ -66,7 +61,7 @@ def writer_observation(stored: StoredProposal, session: Sequence[StoredProposal]
         if index is None:  # before this window (dropped by max_history): the writer did not see it either
             continue
         previous[index] = Proposal(task=earlier.task, gate_probability=earlier.gate_probability)
-        feedback[index] = {"accepted": ACCEPTED, "dismissed": DISMISSED}.get(earlier.answer or "")
+        feedback[index] = {"accepted": ACCEPTED_FEEDBACK, "dismissed": DISMISSED_FEEDBACK}.get(earlier.answer or "")
     return Observation(history=history, previous=previous, feedback=feedback)
 
 
@@ -108,10 +103,4 @@ def export_writer_kto(store: AssistStore, out: Path) -> tuple[int, int]:
     earlier export given as --out).
     """
     rows, skipped = writer_kto_rows(store.proposals())
-    if not rows:
-        kept = f"{out} left as it was" if out.exists() else "nothing written"
-        raise UserError(
-            f"{out}: no accepted or dismissed proposals to export yet (ignored ones are skipped); {kept}"
-        )
-    write_atomic(out, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-    return len(rows), skipped
+    return write_export(out, [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]), skipped

@@ -202,11 +202,11 @@ def describe(state: LearnerState) -> list[str]:
     return lines
 
 
-def load_learner(store: Any, person: str, base: float) -> PersonalLearner:
-    """`person`'s learner from the assistant's store, or a fresh one at the gate's `base`."""
+def saved_state(store: Any, person: str) -> LearnerState | None:
+    """`person`'s saved learner state (None: nothing learned yet); one-line UserError when unusable."""
     saved = store.learner_state(person)
     if saved is None:
-        return PersonalLearner.fresh(base, seed=f"{person}|{time.time()}")
+        return None
     try:
         state = LearnerState.model_validate_json(saved)
     except ValueError as error:
@@ -224,6 +224,14 @@ def load_learner(store: Any, person: str, base: float) -> PersonalLearner:
             f"{store.path}: the saved profile of '{person}' has {len(state.mean)} weights, this proactive uses "
             f"{len(NAMES)}; `proactive assist profile --reset` clears it"
         )
+    return state
+
+
+def load_learner(store: Any, person: str, base: float) -> PersonalLearner:
+    """`person`'s learner from the assistant's store, or a fresh one at the gate's `base`."""
+    state = saved_state(store, person)
+    if state is None:
+        return PersonalLearner.fresh(base, seed=f"{person}|{time.time()}")
     state.base = base
     return PersonalLearner(state, seed=f"{person}|{time.time()}")
 

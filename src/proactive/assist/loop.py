@@ -38,6 +38,10 @@ ANSWER_WORDS: dict[str, Answer] = {
     "ignore": "ignored", "ignored": "ignored", "i": "ignored", "": "ignored",
 }  # fmt: skip
 
+#: What the agent hears after an answer (the KTO export rebuilds the same log from the store).
+ACCEPTED_FEEDBACK = Judgement(accepted=True, reason="the person accepted", score=1.0)
+DISMISSED_FEEDBACK = Judgement(accepted=False, reason="the person dismissed it; try another way", score=0.0)
+
 #: Base threshold for agents without a gate: it is kept (and logged) but opens nothing.
 UNGATED_BASE = 0.5
 
@@ -228,11 +232,11 @@ class AssistLoop:
             self.store.record_tool_run(proposal_id, call.tool, ok, detail)
             result.tool_ok, result.tool_detail = ok, detail
             result.tool_dry_run = outcome is not None and outcome.dry_run
-            self.feedback[-1] = Judgement(accepted=True, reason="the person accepted", score=1.0)
+            self.feedback[-1] = ACCEPTED_FEEDBACK
         elif answer == "dismissed":
             self.consent.dismiss(token)
             self.dismissed[silence_form(result.task or "")] = moment.now
-            self.feedback[-1] = Judgement(accepted=False, reason="the person dismissed it; try another way", score=0.0)
+            self.feedback[-1] = DISMISSED_FEEDBACK
         else:
             self.consent.expire(token)
 

@@ -22,7 +22,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -119,6 +119,19 @@ def _history_json(history: list[Event]) -> str:
     events = [{"time": redact(e.time), "text": redact(e.text), "source": e.source} for e in history]
     return json.dumps(events, ensure_ascii=False)
 
+
+
+def write_export(out: Path, lines: Sequence[str]) -> int:
+    """Write exported JSONL lines to `out` (atomic, 0600); returns how many.
+
+    With no line, a UserError and nothing is touched: an empty file would only wipe an
+    earlier export given as --out.
+    """
+    if not lines:
+        kept = f"{out} left as it was" if out.exists() else "nothing written"
+        raise UserError(f"{out}: no accepted or dismissed proposals to export yet (ignored ones are skipped); {kept}")
+    write_atomic(out, "".join(lines))
+    return len(lines)
 
 class AssistStore:
     """The SQLite log of proposals, answers, tool runs and the snooze setting."""
@@ -324,10 +337,4 @@ class AssistStore:
                 "label": stored.answer == "accepted",
             }
             lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-        if not lines:  # an empty export would only wipe an earlier one given as --out
-            kept = f"{out} left as it was" if out.exists() else "nothing written"
-            raise UserError(
-                f"{out}: no accepted or dismissed proposals to export yet (ignored ones are skipped); {kept}"
-            )
-        write_atomic(out, "".join(lines))
-        return len(lines)
+        return write_export(out, lines)

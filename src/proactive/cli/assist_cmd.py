@@ -264,7 +264,7 @@ def profile(
     reset: bool = typer.Option(False, "--reset", help="Forget what was learned (the log of offers is kept)."),
 ) -> None:
     """Say what the assistant has learned about when you want its offers; --reset forgets it."""
-    from proactive.assist.learner import LearnerState, describe
+    from proactive.assist.learner import describe, saved_state
     from proactive.assist.store import AssistStore
 
     with AssistStore() as store:
@@ -272,17 +272,10 @@ def profile(
             forgot = store.reset_learner(person)
             typer.echo(f"profile of '{person}': " + ("forgotten" if forgot else "there was nothing to forget"))
             return
-        saved = store.learner_state(person)
-        if saved is None:
+        state = saved_state(store, person)
+        if state is None:
             typer.echo(f"profile of '{person}': nothing learned yet (no offer answered with learning on)")
             return
-        try:
-            state = LearnerState.model_validate_json(saved)
-        except ValueError as error:
-            raise UserError(
-                f"{store.path}: the saved profile of '{person}' is unreadable; `proactive assist profile --reset` "
-                "clears it"
-            ) from error
     typer.echo(f"profile of '{person}':")
     for line in describe(state):
         typer.echo(f"  {line}")
