@@ -28,6 +28,7 @@ from proactive.assist.learner import GATE_FLOOR, LearnerState, Offer, PersonalLe
 from proactive.bench.personas import PERSONAS, Persona
 from proactive.data.labels import trace_key_of_events
 from proactive.judge.base import Judge
+from proactive.metrics import bootstrap_groups
 from proactive.types import Observation, Proposal, Trace
 
 ARMS = ("off", "on", "on, ignored = weak no")
@@ -163,28 +164,28 @@ def run_personas(moments: Sequence[OfferMoment], seeds: Sequence[int]) -> Person
     return PersonalReport(traces=traces, seeds=list(seeds), cells=list(merged.values()), profiles=profiles)
 
 
-def _ratios(on: Sequence[Cell], off: Sequence[Cell]) -> tuple[float, float]:
-    share_on = sum(c.accepted for c in on) / max(1, sum(c.shown for c in on))
-    share_off = sum(c.accepted for c in off) / max(1, sum(c.shown for c in off))
-    rate = sum(c.shown for c in on) / max(1, sum(c.shown for c in off))
-    return (share_on / share_off if share_off else float("nan")), rate
+def _ratios(summed: np.ndarray) -> dict[str, float | None]:
+    """From summed [accepted on, shown on, accepted off, shown off]: the two ratios (arm / off)."""
+    accepted_on, shown_on, accepted_off, shown_off = summed
+    share_off = accepted_off / max(1, shown_off)
+    return {
+        "accepted share ×": accepted_on / max(1, shown_on) / share_off if share_off else None,
+        "offers per hour ×": shown_on / max(1, shown_off),
+    }
 
 
 def compare(report: PersonalReport, arm: str, persona: str | None = None) -> dict[str, tuple[float, float, float]]:
-    """Accepted-share ratio and offers-per-hour ratio (arm / off), each with a 95% bootstrap interval."""
+    """Accepted-share ratio and offers-per-hour ratio (arm / off), each with a 95% interval resampling cells."""
     keys = sorted({(c.persona, c.trace) for c in report.cells if persona in (None, c.persona)})
     by = {(c.persona, c.trace, c.arm): c for c in report.cells}
-    on = [by[(p, t, arm)] for p, t in keys]
-    off = [by[(p, t, "off")] for p, t in keys]
-    point = _ratios(on, off)
-    rng = np.random.default_rng(0)
-    draws = []
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, len(keys), len(keys))
-        draws.append(_ratios([on[i] for i in pick], [off[i] for i in pick]))
-    array = np.asarray(draws)
-    low, high = np.nanpercentile(array, [2.5, 97.5], axis=0)
-    return {"accepted share ×": (point[0], low[0], high[0]), "offers per hour ×": (point[1], low[1], high[1])}
+    cells = np.array([[by[(p, t, arm)].accepted, by[(p, t, arm)].shown, by[(p, t, "off")].accepted,
+                       by[(p, t, "off")].shown] for p, t in keys], dtype=float).reshape(-1, 4)  # fmt: skip
+    estimates = bootstrap_groups(cells, _ratios, samples=BOOTSTRAP, seed=0)
+    nan = float("nan")
+    return {
+        name: tuple(nan if v is None else v for v in (e.value, e.lo, e.hi))  # type: ignore[misc]
+        for name, e in estimates.items()
+    }
 
 
 def arm_totals(report: PersonalReport, arm: str, persona: str | None = None) -> tuple[float, float, int]:
