@@ -9,11 +9,14 @@ from pathlib import Path
 from proactive.agent.gated import GatedAgent
 from proactive.agent.writer import (
     OfferWriter,
+    WrittenOffer,
     copies_prompt,
     echoes_activity,
     names_something,
     prompt_shingles,
+    proposal_of,
     repeated_offer,
+    standing_offer,
     writer_messages,
 )
 from proactive.data.labelled import load_labelled_traces, names_object
@@ -81,6 +84,29 @@ def test_the_activity_log_only_grows_so_the_kv_prefix_is_reused() -> None:
     ]  # fmt: skip
 
 
+def test_a_silent_events_prefill_reads_the_next_events_window_so_an_offer_never_pays_a_window_move() -> None:
+    """At every count, what the writer's prefill leaves in the cache is a prefix of the next event's prompt."""
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.prefilled: list[list[dict[str, str]]] = []
+
+        async def prefill(self, messages: list[dict[str, str]]) -> None:
+            self.prefilled.append(messages)
+
+    events = _events(*(f"Terminal — step {i}: make fails in parser.c line {i}" for i in range(3 * WINDOW)))
+    model = Recorder()
+    writer = OfferWriter(model)  # type: ignore[arg-type]
+    moves = 0
+    for count in range(1, 3 * WINDOW):
+        asyncio.run(writer.prefill(Observation(history=events[:count])))
+        cached = model.prefilled[-1]
+        following = writer_messages(Observation(history=events[: count + 1]))
+        assert cached[0] == following[0] and following[-1]["content"].startswith(cached[-1]["content"]), count
+        moves += window_start(count + 1) != window_start(count)
+    assert moves >= 3  # the window moved several times, and each time the prefill was ahead of it
+
+
 def test_earlier_offers_and_the_persons_answers_are_in_the_log() -> None:
     events = _events("Excel — E12 shows 0", "Excel — retyped E12, still 0", "Excel — E13 shows 0 too")
     observation = Observation(
@@ -94,7 +120,61 @@ def test_earlier_offers_and_the_persons_answers_are_in_the_log() -> None:
     assert repeated_offer("fix the sumif in E12", observation) == "repeats an offer they dismissed"
     assert repeated_offer("Explain why E13 is 0 as well", observation) is None
     unanswered = observation.model_copy(update={"feedback": [None, None]})
-    assert repeated_offer("Fix the SUMIF in E12", unanswered) == "repeats a recent offer"
+    assert repeated_offer("Fix the SUMIF in E12", unanswered) is None
+    assert standing_offer("Fix the SUMIF in E12", unanswered) == 0
+    assert standing_offer("Fix the SUMIF in E12", observation) is None  # dismissed: declined, never standing
+
+
+def test_an_unanswered_offer_stands_again_for_a_few_events_and_is_listed_once() -> None:
+    texts = ["Sheets — H2 shows 0", "Sheets — H2 retyped, still 0", "Sheets — H2 still 0", "Sheets — H3 0 too",
+             "Sheets — H4 0", "Sheets — H5 0", "Sheets — H6 0"]  # fmt: skip
+    events = _events(*texts)
+    first = Proposal(task="Fix the SUMIF in H2")
+    again = proposal_of(WrittenOffer(task=first.task, repeats=0), 0.7)
+    assert again.task == first.task and again.repeats == 0
+    previous = [first, again, Proposal(task=None)]
+    at = Observation(history=events[:4], previous=previous, feedback=[None] * 3)
+    assert standing_offer("fix the SUMIF in H2", at) == 0  # the original, not its standing copy
+    assert [line for line in activity_lines(at) if "you offered" in line] == [
+        '    you offered: "Fix the SUMIF in H2" (no answer)'
+    ]
+    late = Observation(history=events[:6], previous=[*previous, Proposal(task=None), Proposal(task=None)])
+    assert standing_offer("Fix the SUMIF in H2", late) is None  # five events on: a new offer
+    accepted = at.model_copy(update={"feedback": [Judgement(accepted=True), None, None]})
+    assert standing_offer("Fix the SUMIF in H2", accepted) is None
+
+
+def test_the_live_loop_never_shows_a_standing_offer_twice(tmp_path: Path) -> None:
+    from proactive.agent.base import AgentStep
+    from proactive.assist.consent import Consent
+    from proactive.assist.loop import AssistLoop, Moment, TerminalPresenter
+    from proactive.assist.store import AssistStore
+    from proactive.assist.tools import ToolBox
+
+    class SameLineAgent:
+        """The writer's checks over a model that writes the same line at every event."""
+
+        name = "same-line"
+
+        async def __call__(self, observation: Observation) -> AgentStep:
+            task = "Fix the SUMIF formula in H2"
+            declined = repeated_offer(task, observation) or ""
+            offer = WrittenOffer(None if declined else task, declined, repeats=standing_offer(task, observation))
+            if offer.repeats is not None:
+                offer.task = observation.previous[offer.repeats].task
+            return AgentStep(proposal=proposal_of(offer, 0.8))
+
+    shown: list[str] = []
+    with AssistStore(tmp_path / "assist.sqlite3") as store:
+        presenter = TerminalPresenter(["ignore", "dismiss", "dismiss"], echo=shown.append)
+        loop = AssistLoop(SameLineAgent(), store, Consent(), ToolBox(tmp_path / "drafts", None), presenter)
+        steps = [
+            asyncio.run(loop.step(Moment(event=event, now=1717399800.0 + 600 * i)))
+            for i, event in enumerate(_events("Sheets — H2 shows 0", "Sheets — H2 still 0", "Sheets — H2 0 again"))
+        ]
+    assert [s.task for s in steps] == ["Fix the SUMIF formula in H2"] * 3  # the agent says it while it stands
+    assert [s.shown for s in steps] == [True, False, False]  # the person saw it once
+    assert steps[1].blocked == steps[2].blocked == "repeats an offer already shown"
 
 
 def test_recorded_real_offers_at_errors_name_the_error() -> None:

@@ -102,6 +102,11 @@ class Proposal(BaseModel):
     gate_probability: float | None = Field(
         default=None, description="Probability from a gate that help is needed now, if one ran."
     )
+    repeats: int | None = Field(
+        default=None,
+        description="Event index of an earlier, still unanswered offer that this one repeats (it stands "
+        "again); the live assistant never shows it twice.",
+    )
 
     @property
     def is_silence(self) -> bool:

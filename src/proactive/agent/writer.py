@@ -11,14 +11,20 @@ What the earlier writer got wrong, and what this one does instead:
   earlier offers are lines of the activity log with the person's answer ("dismissed"),
   and the writer never sees a full answer of its own as a turn.
 - It never heard the person's answers. `Observation.feedback` is shown beside each
-  earlier offer, and an offer that repeats a dismissed one (or any recent one) is dropped.
+  earlier offer, and an offer that repeats a dismissed one is dropped.
 
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
 `COPY_WORDS` words of its own prompt; it names nothing from the last `GROUNDING_EVENTS`
 events (a stock phrase); it retells `ECHO_WORDS` words of an event; it repeats an offer the
-person dismissed, or one left unanswered within `REPEAT_EVENTS` events.
+person dismissed.
+
+An offer that repeats one made within `REPEAT_EVENTS` events and still unanswered *stands
+again*: the proposal is that earlier task word for word, with `Proposal.repeats` naming its
+event. Where nobody answers (the bench) the offer is still in front of the person, so the
+moment is not a silence; the live assistant has already shown it and had its answer, and
+never shows a repeat twice (`assist/loop.py`). The activity log lists the offer once.
 
 Speed: the prompt is [system][activity lines ... question], the question restating the
 latest event. Activity lines are only ever appended (the window moves in steps of
@@ -37,13 +43,14 @@ from pydantic import BaseModel, Field
 from proactive.models.base import ChatModel, Message, Usage
 from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
-from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, with_question
-from proactive.types import Event, Observation, Proposal, is_silence
+from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
+from proactive.types import Event, Judgement, Observation, Proposal, is_silence
 
 WRITE_TEMPLATE = "offer_write.j2"
 #: Events whose words a task must share to count as naming its object.
 GROUNDING_EVENTS = 8
-#: Events after an unanswered offer during which a new task may not repeat it (a dismissed one: never).
+#: Events after an unanswered offer during which a task repeating it is that offer standing again
+#: (later it is a new offer; a repeat of a dismissed one is never offered).
 REPEAT_EVENTS = 4
 COPY_WORDS = 5
 #: Letters two words must share at the start to count as the same word.
@@ -147,21 +154,42 @@ def similar(a: str, b: str) -> bool:
 
 
 DISMISSED_REPEAT = "repeats an offer they dismissed"
-RECENT_REPEAT = "repeats a recent offer"
+
+
+def _earlier_offers(observation: Observation) -> list[int]:
+    """Indexes of earlier offers, latest first; a standing repeat is the same offer, so it is left out."""
+    earlier_count = min(len(observation.previous), len(observation.history) - 1)
+    return [
+        index for index in range(earlier_count - 1, -1, -1)
+        if not observation.previous[index].is_silence and observation.previous[index].repeats is None
+    ]  # fmt: skip
+
+
+def _answer(observation: Observation, index: int) -> Judgement | None:
+    return observation.feedback[index] if index < len(observation.feedback) else None
 
 
 def repeated_offer(task: str, observation: Observation) -> str | None:
-    """Why `task` repeats an earlier offer (dismissed at any time, or unanswered lately), else None."""
-    earlier_count = min(len(observation.previous), len(observation.history) - 1)
-    for index in range(earlier_count - 1, -1, -1):
-        earlier = observation.previous[index]
-        if earlier.is_silence or not similar(task, earlier.task or ""):
-            continue
-        feedback = observation.feedback[index] if index < len(observation.feedback) else None
-        if feedback is not None and not feedback.accepted:
+    """Why `task` may not be offered: it repeats an offer the person dismissed (at any time), else None."""
+    for index in _earlier_offers(observation):
+        answer = _answer(observation, index)
+        if answer is not None and not answer.accepted and similar(task, observation.previous[index].task or ""):
             return DISMISSED_REPEAT
-        if earlier_count - index <= REPEAT_EVENTS and feedback is None:
-            return RECENT_REPEAT
+    return None
+
+
+def standing_offer(task: str, observation: Observation) -> int | None:
+    """Index of an offer made within `REPEAT_EVENTS` events, still unanswered, that `task` repeats.
+
+    Such an offer still stands: the agent says it again rather than a reworded copy or nothing,
+    and the live assistant, which knows it was shown, does not show it twice.
+    """
+    latest = len(observation.history) - 1
+    for index in _earlier_offers(observation):
+        if latest - index > REPEAT_EVENTS:
+            break
+        if similar(task, observation.previous[index].task or ""):
+            return index if _answer(observation, index) is None else None
     return None
 
 
@@ -177,6 +205,8 @@ class WrittenOffer:
     problem: str = ""
     #: The line the model wrote when a check declined it (for reports, never shown).
     candidate: str = ""
+    #: Event index of the unanswered offer this one repeats (it stands again), if any.
+    repeats: int | None = None
 
 
 class OfferWriter:
@@ -191,8 +221,9 @@ class OfferWriter:
     async def write(self, observation: Observation) -> WrittenOffer:
         """The offer for the moment after the latest event, or a decline.
 
-        A repeat of a recent offer is declined, not retried: asked again for "another, different"
-        offer, greedy or sampled at 0.7, the 1.5B wrote the same line again (new traces' dev set).
+        A repeat of a recent unanswered offer is that offer standing again, not retried: asked
+        for "another, different" offer, greedy or sampled at 0.7, the 1.5B wrote the same line
+        again (new traces' dev set).
         """
         return await self._ask(writer_messages(observation), observation, self.temperature)
 
@@ -201,7 +232,10 @@ class OfferWriter:
         an offer at a later event only costs the new lines, its question and its answer."""
         prefill = getattr(self.model, "prefill", None)
         if callable(prefill):
-            usage = await prefill(shared_prefix(observation))
+            # The window the next event will show: when it moves, the whole log is read again,
+            # and this way that happens now, while silent, not when an offer is awaited.
+            ahead = window_start(len(observation.history) + 1)
+            usage = await prefill(shared_prefix(observation, start=ahead))
             return usage if isinstance(usage, Usage) else None
         return None
 
@@ -233,8 +267,10 @@ class OfferWriter:
             offer.declined = repeated_offer(task, observation) or ""
         if offer.declined:
             offer.candidate = task
-        else:
-            offer.task = task
+            return offer
+        offer.repeats = standing_offer(task, observation)
+        # A standing offer is said again word for word: the same offer, not a reworded one.
+        offer.task = task if offer.repeats is None else observation.previous[offer.repeats].task
         return offer
 
 
@@ -244,4 +280,4 @@ def proposal_of(offer: WrittenOffer, gate_probability: float | None) -> Proposal
         written = f": {offer.candidate!r}" if offer.candidate else ""
         thoughts = f"writer declined ({offer.declined}){written}"
         return Proposal(task=None, thoughts=thoughts, gate_probability=gate_probability)
-    return Proposal(task=offer.task, message=offer.task, gate_probability=gate_probability)
+    return Proposal(task=offer.task, message=offer.task, gate_probability=gate_probability, repeats=offer.repeats)

@@ -174,6 +174,11 @@ class AssistLoop:
         self.steps.append(result)
         if result.task is None:
             return result
+        if proposal.repeats is not None:
+            # The agent says an unanswered offer again while it stands; here it was shown and
+            # its answer (or its timeout) is in, so the person never sees it twice.
+            result.blocked = "repeats an offer already shown"
+            return result
         # The snooze may be set from another process (`proactive assist snooze`): read it each time.
         attention = self.attention.model_copy(update={"snooze_until": self._snooze()})
         allowed, why = attention.allows(moment.now, moment.afk, moment.active_app, self.shown_times)

@@ -8,7 +8,9 @@ their figures say how an agent carries over to a person's own activity:
 - timing: precision, recall, F1 and balanced accuracy of "spoke" against `help_needed`,
   beside always-propose's F1 on the same events;
 - grounding: of the offers at moments of need, the share naming one of the event's objects;
-- distinct: distinct tasks / tasks (case, spaces and edge punctuation ignored);
+- distinct: distinct tasks / tasks (case, spaces and edge punctuation ignored), over new
+  offers: an unanswered offer said again while it stands (`Proposal.repeats`) is the same
+  offer, not another task, and `standing` counts those repeats;
 - prompt copies: share of tasks holding `COPY_WORDS` consecutive words of the writer's prompt;
 - seconds per offer: the agent's time at events where it spoke (median, p95).
 
@@ -115,7 +117,8 @@ def score_new_traces(traces: Sequence[LabelledTrace], records: dict[str, list[Ev
     for name, pairs in groups.items():
         spoke = [not r.proposal.is_silence for _, rs in pairs for r in rs]
         need = [n for lt, _ in pairs for n in lt.help_needed]
-        tasks = [r.proposal.task or "" for _, rs in pairs for r in rs if not r.proposal.is_silence]
+        offered = [r.proposal for _, rs in pairs for r in rs if not r.proposal.is_silence]
+        tasks = [p.task or "" for p in offered if p.repeats is None]
         at_need = [
             names_object(r.proposal.task or "", lt.objects[r.index])
             for lt, rs in pairs for r in rs if lt.help_needed[r.index] and not r.proposal.is_silence
@@ -130,6 +133,7 @@ def score_new_traces(traces: Sequence[LabelledTrace], records: dict[str, list[Ev
             "offers_at_need": len(at_need),
             "grounded": float(np.mean(at_need)) if at_need else 0.0,
             "distinct": len({silence_form(t) for t in tasks}) / len(tasks) if tasks else 0.0,
+            "standing": len(offered) - len(tasks),
             "prompt_copies": float(np.mean([copies_prompt(t, shingles) for t in tasks])) if tasks else 0.0,
             "seconds_per_offer_median": float(np.median(seconds)) if seconds else 0.0,
             "seconds_per_offer_p95": float(np.percentile(seconds, 95)) if seconds else 0.0,

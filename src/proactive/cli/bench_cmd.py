@@ -232,7 +232,8 @@ def new_traces_command(
         return
     table = Table(title=f"{agent} on {len(traces)} new traces ({out})")
     columns = ("events", "need", "spoke", "f1", "always_f1", "balanced_accuracy", "precision", "recall",
-               "offers_at_need", "grounded", "distinct", "prompt_copies", "seconds_per_offer_median")  # fmt: skip
+               "offers_at_need", "grounded", "distinct", "standing", "prompt_copies",
+               "seconds_per_offer_median")  # fmt: skip
     table.add_column("group")
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")

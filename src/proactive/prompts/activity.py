@@ -45,24 +45,29 @@ def window_start(count: int) -> int:
     return ((count - WINDOW) // WINDOW_STEP + 1) * WINDOW_STEP
 
 
-def activity_lines(observation: Observation) -> list[str]:
-    """The activity log the writer and the LLM gate read: events, with earlier offers under them."""
+def activity_lines(observation: Observation, start: int | None = None) -> list[str]:
+    """The activity log the writer and the LLM gate read: events, with earlier offers under them.
+
+    `start` (default: this moment's window) lets a prefill read the window the *next* event
+    will use, so that a window move costs a closed event's time, never an offer's.
+    """
     history = observation.history
-    start = window_start(len(history))
+    start = window_start(len(history)) if start is None else start
     lines: list[str] = []
     for index in range(start, len(history)):
         lines.append(f"[{_clock(history[index])}] {' '.join(history[index].text.split())}")
         if index < len(observation.previous) and index < len(history) - 1:
             earlier = observation.previous[index]
-            if not earlier.is_silence:
+            # A standing repeat is the offer of an earlier line again: listed once.
+            if not earlier.is_silence and earlier.repeats is None:
                 feedback = observation.feedback[index] if index < len(observation.feedback) else None
                 lines.append(f'    you offered: "{earlier.task}" ({_answer_word(feedback)})')
     return lines
 
 
-def shared_prefix(observation: Observation) -> list[Message]:
+def shared_prefix(observation: Observation, start: int | None = None) -> list[Message]:
     """System prompt and the activity log: the part the gate and the writer share."""
-    activity = render(ACTIVITY_TEMPLATE, lines=activity_lines(observation)).rstrip("\n")
+    activity = render(ACTIVITY_TEMPLATE, lines=activity_lines(observation, start)).rstrip("\n")
     return [
         {"role": "system", "content": render(SYSTEM_TEMPLATE).strip()},
         {"role": "user", "content": activity},
