@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
+from proactive.agent.llm_agent import _idle_models
 from proactive.annotate.candidates import Proposed, dedup, farthest_point, select
 from proactive.annotate.tasks import load_task_set
 from proactive.cli.main import app
 from proactive.data.loaders import TEST_DIR, load_trace_file
+from proactive.models.cache import CachedModel
 from proactive.models.embeddings import embed
+from proactive.models.llama import LlamaModel
 
 runner = CliRunner()
 MODEL = "local/smollm2-135m"
@@ -76,6 +79,29 @@ def test_candidates_cli_runs_a_real_model_resumes_and_feeds_the_loader(
     assert (out / "code_11.json").stat().st_mtime_ns == before
     changed = runner.invoke(app, [*args[:-1], "64"])
     assert changed.exit_code != 0 and "other settings" in str(changed.exception)
+
+
+def test_samples_are_seeds_of_one_loaded_model(bench_data: Path, tmp_path: Path, module_state_home: Path) -> None:
+    source = json.loads((bench_data / TEST_DIR / "code_11.json").read_text(encoding="utf-8"))
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    (traces / "code_11.json").write_text(json.dumps(source[:2]), encoding="utf-8")
+    _idle_models.pop(MODEL, None)  # whatever earlier tests of this process left idle
+    args = ["annotate", "candidates", "--traces", str(traces), "--models", MODEL, "--out", str(tmp_path / "out"),
+            "--per-event", "5", "--samples", "3", "--temperature", "0.9", "--max-tokens", "96"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # One model object served all three samples (it was one per sample before), loaded once.
+    pool = _idle_models[MODEL]
+    assert len(pool) == 1
+    model = pool[0]
+    assert isinstance(model, CachedModel) and isinstance(model.inner, LlamaModel)
+    assert len(model.inner._pool) <= 1  # zero when every answer came from the response cache
+    steps = json.loads((tmp_path / "out" / "code_11.json").read_text(encoding="utf-8"))
+    writers = [runs for step in steps for runs in step["agent_response"]["candidate_models"]]
+    assert {run for runs in writers for run in runs} <= {f"{MODEL}#{k}" for k in range(3)}
+    # Different seeds, different samples: some candidate was not written by all three.
+    assert any(len(runs) < 3 for runs in writers)
 
 
 def test_candidates_refuses_samples_without_temperature(tmp_path: Path, bench_data: Path) -> None:

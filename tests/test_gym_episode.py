@@ -87,8 +87,9 @@ class Spy:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
-        result = await self.inner.generate(messages, schema, temperature, max_tokens)
+        result = await self.inner.generate(messages, schema, temperature, max_tokens, seed)
         if isinstance(result.parsed, EnvironmentEvents | WorldSetup):
             self.answers.append(result.parsed)
         return result

@@ -56,6 +56,15 @@ def test_generate_is_greedy_and_counts_tokens(base: ChatModel) -> None:
     assert first.usage.prompt_tokens > 10 and 0 < first.usage.completion_tokens <= 12
 
 
+def test_a_per_call_seed_picks_the_sample(base: ChatModel) -> None:
+    def sample(seed: int) -> str:
+        return str(run(base.generate(CONVERSATION, temperature=1.2, max_tokens=12, seed=seed)).text)
+
+    first, others = sample(1), {sample(2), sample(3)}
+    assert len({first, *others}) > 1
+    assert sample(1) == first
+
+
 def test_structured_output_is_schema_valid_or_a_clear_model_output_error(base: ChatModel) -> None:
     try:
         result = run(base.generate(CONVERSATION, schema=Verdict, max_tokens=40))

@@ -100,6 +100,31 @@ def test_choice_probabilities_come_from_logits(small_model: LlamaModel) -> None:
         asyncio.run(small_model.choice_probabilities(question, ["yes", "yes please"]))
 
 
+def test_a_per_call_seed_picks_the_sample(small_model: LlamaModel) -> None:
+    prompt: list[Message] = [{"role": "user", "content": "Invent a name for a pet."}]
+
+    def sample(seed: int) -> str:
+        return asyncio.run(small_model.generate(prompt, temperature=1.2, max_tokens=12, seed=seed)).text
+
+    first, others = sample(1), {sample(2), sample(3)}
+    assert len({first, *others}) > 1  # one loaded model, several samples
+    assert sample(1) == first  # the same seed again, after other seeds ran on the same Llama object
+
+
+def test_the_cache_keys_on_the_seed(state_home: Path) -> None:
+    prompt: list[Message] = [{"role": "user", "content": "Invent a name for a pet."}]
+    model = get_model(f"local/{SMALL}", n_ctx=1024)
+
+    def ask(seed: int | None) -> tuple[str, bool]:
+        result = asyncio.run(model.generate(prompt, temperature=1.2, max_tokens=12, seed=seed))
+        return result.text, result.cached
+
+    one, two = ask(1), ask(2)
+    assert not one[1] and not two[1]  # another seed is never served the first seed's answer
+    assert ask(1) == (one[0], True)
+    assert ask(None)[1] is False and ask(None)[1] is True  # unseeded: a key of its own, as before
+
+
 def test_cache_turns_a_repeat_into_a_hit_without_model_work(state_home: Path) -> None:
     prompt: list[Message] = [{"role": "user", "content": "Name one colour."}]
     first = get_model(f"local/{SMALL}", n_ctx=1024)

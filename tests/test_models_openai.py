@@ -94,6 +94,18 @@ def test_choice_probabilities_from_logprobs(server: str) -> None:
     assert abs(sum(probabilities.values()) - 1) < 1e-9
 
 
+def test_the_seed_goes_with_the_request(server: str) -> None:
+    model = _model(server)
+    prompt: list[Message] = [{"role": "user", "content": "Invent a name for a pet."}]
+
+    def sample(seed: int) -> str:
+        return asyncio.run(model.generate(prompt, temperature=1.2, max_tokens=12, seed=seed)).text
+
+    first, others = sample(1), {sample(2), sample(3)}
+    assert len({first, *others}) > 1  # the server sampled under each call's seed
+    assert sample(1) == first
+
+
 def test_cached_through_get_model(server: str, state_home: Path) -> None:
     prompt: list[Message] = [{"role": "user", "content": "Name a planet."}]
     first = asyncio.run(get_model("openai/smollm2", base_url=server).generate(prompt, max_tokens=10))

@@ -100,6 +100,33 @@ def test_request_key_covers_every_setting() -> None:
     assert base not in variants and len(variants) == 6
 
 
+def test_an_unseeded_request_keeps_its_key_and_a_seed_changes_it() -> None:
+    # Pinned: the key this request had before calls took a seed, so existing caches and
+    # the recorded files in tests/data stay valid.
+    assert request_key(PROMPT) == request_key(PROMPT, seed=None)
+    assert request_key(PROMPT) == "24fce84aa46453bd84890b85daef88351e92c3f2cb62eebdcb20c69e15a1e716"
+    assert len({request_key(PROMPT), request_key(PROMPT, seed=0), request_key(PROMPT, seed=1)}) == 3
+
+
+def test_a_seeded_exchange_replays_under_its_seed_only(state_home: Path) -> None:
+    store.pull(SMALL)
+    path = state_home / "recordings" / "seeded.jsonl"
+    model = get_model(f"local/{SMALL}", n_ctx=1024, cache=False, record=path)
+
+    async def record() -> str:
+        await model.generate(PROMPT, max_tokens=12)
+        return (await model.generate(PROMPT, temperature=1.0, max_tokens=12, seed=5)).text
+
+    text = asyncio.run(record())
+    unseeded, seeded = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines())
+    assert "seed" not in unseeded["request"] and seeded["request"]["seed"] == 5  # old lines look as they did
+    replay = get_model(f"replay/{path}")
+    assert asyncio.run(replay.generate(PROMPT, temperature=1.0, max_tokens=12, seed=5)).text == text
+    for other in (6, None):
+        with pytest.raises(UserError, match="no recorded answer"):
+            asyncio.run(replay.generate(PROMPT, temperature=1.0, max_tokens=12, seed=other))
+
+
 def test_response_cache_persists_across_connections(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     ResponseCache(path).put("k", "local/x", {"text": "hi"})

@@ -5,6 +5,9 @@ metrics, run manifests) goes through `write_atomic` / `write_atomic_bytes`: the 
 goes to a temporary file in the same folder, is flushed to disk, and then replaces the
 target in one `os.replace`. Interrupted at any point, the old file is still there,
 intact, and at most a stray temporary file is left (removed when the error is seen).
+
+Every file the project grows one line at a time and must survive `kill -9` (bench
+records, gym traces, gym SFT work files) is a `DurableLog`: see its docstring.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -96,3 +102,68 @@ def read_jsonl(path: Path) -> list[tuple[str, Any]]:
         except json.JSONDecodeError as exc:
             raise DataError(path, where, "", f"invalid JSON ({exc.msg}); fix or delete the line") from None
     return values
+
+
+class DurableLog:
+    """An append-only JSON-lines file that survives `kill -9` at any instant.
+
+    `append` writes a line and its newline in one write(), flushed and fsync'ed before it
+    returns. A crash can then only leave a prefix of the last line without its newline
+    (a torn tail); every complete line was written whole. Reopening takes the complete
+    lines and cuts the torn tail off the file, so the next append starts on a fresh line
+    and the count of complete lines is exactly the count of finished appends.
+
+    Lines are split at b"\\n" only: a JSON line holds no raw newline, but may hold a raw
+    U+2028 (pydantic and `ensure_ascii=False` leave it), at which str.splitlines would cut.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> tuple[list[bytes], int, int]:
+        """The complete lines (without their newlines), the offset where they end, the file size."""
+        if not self.path.is_file():
+            return [], 0, 0
+        data = self.path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        return data[:end].split(b"\n")[:-1], end, len(data)
+
+    def _cut(self, end: int) -> None:
+        with self.path.open("r+b") as handle:
+            handle.truncate(end)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def load(self, parse: Callable[[bytes, int], T]) -> list[T]:
+        """`parse(line, index)` of every complete line in order (index from 0), then the torn tail is cut.
+
+        `parse` raises the caller's own one-line error for a damaged line; the file is then
+        left exactly as it was, for the person to look at.
+        """
+        lines, end, size = self._read()
+        values = [parse(line, index) for index, line in enumerate(lines)]
+        if size > end:
+            self._cut(end)
+        return values
+
+    def keep(self, count: int) -> int:
+        """Cut the file back to its first `count` complete lines (a torn tail goes too); how many it kept.
+
+        Fewer than `count` kept means lines are missing; the caller decides what that means.
+        """
+        lines, _, size = self._read()
+        kept = min(count, len(lines))
+        end = sum(len(line) + 1 for line in lines[:kept])
+        if size > end:
+            self._cut(end)
+        return kept
+
+    def append(self, line: str) -> None:
+        """Append `line` (UTF-8, no newline in it) and a newline, durable before returning."""
+        if "\n" in line:  # a second line would count as a second record on the next load
+            raise ValueError(f"{self.path}: a log line must not contain a newline")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as handle:
+            handle.write(line.encode("utf-8") + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())

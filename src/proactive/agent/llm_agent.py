@@ -161,9 +161,14 @@ class LLMAgent:
 
     name = "llm"
 
-    def __init__(self, config: AgentConfig, model: ChatModel, must_propose: bool = False) -> None:
+    def __init__(
+        self, config: AgentConfig, model: ChatModel, must_propose: bool = False, seed: int | None = None
+    ) -> None:
         self.config = config
         self.model = model
+        # The sampling seed of every call (None: the model's own); `annotate candidates`
+        # draws N samples from one loaded model under N seeds.
+        self.seed = seed
         # must_propose: a writer that always proposes (annotate candidates needs one candidate per
         # event); its schema refuses null and the silence strings.
         self.schema: type[AgentAnswer] | type[WriterAnswer] = WriterAnswer if must_propose else AgentAnswer
@@ -185,7 +190,11 @@ class LLMAgent:
         messages = self.messages(observation)
         try:
             result = await self.model.generate(
-                messages, schema=self.schema, temperature=self.config.temperature, max_tokens=self.config.max_tokens
+                messages,
+                schema=self.schema,
+                temperature=self.config.temperature,
+                max_tokens=self.config.max_tokens,
+                seed=self.seed,
             )
         except ModelOutputError as exc:
             proposal, usage = await self._after_invalid(messages, exc)
@@ -216,7 +225,11 @@ class LLMAgent:
                                 {"role": "user", "content": strict}]  # fmt: skip
         try:
             result = await self.model.generate(
-                retry, schema=WriterTask, temperature=self.config.temperature, max_tokens=self.config.max_tokens
+                retry,
+                schema=WriterTask,
+                temperature=self.config.temperature,
+                max_tokens=self.config.max_tokens,
+                seed=self.seed,
             )
         except ModelOutputError as last:
             raise ModelOutputError(
@@ -234,11 +247,12 @@ class LLMAgent:
             _idle_models.setdefault(self.config.model, []).append(self.model)
 
 
-def create(config: AgentConfig | None = None, must_propose: bool = False) -> LLMAgent:
-    """Factory registered as `llm`; needs `config.model`. `must_propose` makes it a writer."""
+def create(config: AgentConfig | None = None, must_propose: bool = False, seed: int | None = None) -> LLMAgent:
+    """Factory registered as `llm`; needs `config.model`. `must_propose` makes it a writer; `seed`
+    is the sampling seed of its calls (None: the model's own)."""
     config = config or AgentConfig()
     if not config.model:
         raise UserError("agent 'llm' needs a model: pass --model, e.g. --model local/qwen2.5-coder-1.5b")
     idle = _idle_models.get(config.model)
     model = idle.pop() if idle else get_model(config.model)
-    return LLMAgent(config, model, must_propose=must_propose)
+    return LLMAgent(config, model, must_propose=must_propose, seed=seed)

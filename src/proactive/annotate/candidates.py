@@ -2,12 +2,12 @@
 
 Each model runs as the `llm` agent's writer (`must_propose=True`), so it proposes a task after
 every event of a trace, in one growing conversation. With `samples > 1` each model is asked again
-at `temperature > 0` under another seed (the seed is part of the response-cache key, so a sample
-is a new answer, not a cache hit). Per event the proposals are de-duplicated (case, spaces and
-edge punctuation ignored) and `per_event` are kept by greedy farthest-point selection on MiniLM
-sentence embeddings: start from the first proposal, then add the one farthest (in cosine
-distance) from everything kept so far. "No task" is not a candidate: it is the annotator's
-"reject all".
+at `temperature > 0`: sample k is the same loaded model asked under seed k (a per-call seed, part
+of the response-cache key, so a sample is a new answer, not a cache hit, and a rerun the same
+one). Per event the proposals are de-duplicated (case, spaces and edge punctuation ignored) and
+`per_event` are kept by greedy farthest-point selection on MiniLM sentence embeddings: start from
+the first proposal, then add the one farthest (in cosine distance) from everything kept so far.
+"No task" is not a candidate: it is the annotator's "reject all".
 
 Output: one file per trace in the test-trace format (`agent_response.candidate_task`, plus
 `candidate_models`, who proposed each) and `run.json` (the settings and per-trace counts). A
@@ -30,7 +30,6 @@ from proactive.annotate.tasks import trace_files
 from proactive.data.loaders import load_trace_file
 from proactive.errors import UserError
 from proactive.fileio import write_atomic
-from proactive.models.base import get_model
 from proactive.models.structured import ModelOutputError
 from proactive.types import AgentConfig, Observation, Proposal, Trace, is_silence, silence_form
 
@@ -98,16 +97,15 @@ class CandidateRun:
         if config.samples > 1 and config.temperature <= 0:
             raise UserError(f"--samples {config.samples}: repeated answers need --temperature above 0")
         self.config = config
-        self._seeded: dict[tuple[str, int], LLMAgent] = {}
         self.failures = 0
 
     def _agent(self, spec: str, sample: int) -> LLMAgent:
         agent_config = AgentConfig(model=spec, temperature=self.config.temperature, max_tokens=self.config.max_tokens)
-        if sample == 0:
-            return create(agent_config, must_propose=True)
-        # Sample k uses seed k: the cache keys on it, and llama.cpp samples differently.
-        model = get_model(spec, seed=sample)
-        return LLMAgent(agent_config, model, must_propose=True)
+        # Every sample borrows the one model of its spec (the `llm` agents' idle pool; `close`
+        # hands it back), so N samples load the weights once, not N times. A single sample
+        # keeps the model's own seed, and with it the cache keys of earlier runs.
+        seed = sample if self.config.samples > 1 else None
+        return create(agent_config, must_propose=True, seed=seed)
 
     async def _proposals(self, trace: Trace, spec: str, sample: int, tick: Callable[[], None]) -> list[str | None]:
         agent = self._agent(spec, sample)

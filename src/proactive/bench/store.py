@@ -16,7 +16,6 @@ number of good lines, and a resumed run can neither repeat nor skip one.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from proactive.errors import DataError
-from proactive.fileio import write_atomic
+from proactive.fileio import DurableLog, write_atomic
 from proactive.models.base import Usage
 from proactive.types import Judgement, Proposal, Trace
 
@@ -57,42 +56,29 @@ class EventRecord(BaseModel):
 
 
 class RecordLog:
-    """The append-only record file of one trace."""
+    """The append-only record file of one trace (a `DurableLog` of `EventRecord` lines)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._log = DurableLog(path)
 
     def load(self) -> list[EventRecord]:
         """Finished records in order; a torn last line (killed mid-write) is cut off the file."""
-        if not self.path.is_file():
-            return []
-        raw = self.path.read_bytes()
-        records: list[EventRecord] = []
-        good_end = 0
-        # Each record is written with one write() ending in "\n": a kill can only leave a
-        # prefix of the last line, without its newline. Complete lines must parse.
-        while (newline := raw.find(b"\n", good_end)) >= 0:
-            where = f"record {len(records)}"
-            try:
-                record = EventRecord.model_validate_json(raw[good_end:newline])
-            except ValidationError:
-                raise DataError(self.path, where, "", "corrupt record line; delete the run folder") from None
-            if record.index != len(records):
-                raise DataError(self.path, where, "index", f"expected {len(records)}, got {record.index}")
-            records.append(record)
-            good_end = newline + 1
-        if good_end < len(raw):
-            with self.path.open("r+b") as handle:
-                handle.truncate(good_end)
-        return records
+        return self._log.load(self._parse)
+
+    def _parse(self, line: bytes, index: int) -> EventRecord:
+        where = f"record {index}"
+        try:
+            record = EventRecord.model_validate_json(line)
+        except ValidationError:
+            raise DataError(self.path, where, "", "corrupt record line; delete the run folder") from None
+        if record.index != index:
+            raise DataError(self.path, where, "index", f"expected {index}, got {record.index}")
+        return record
 
     def append(self, record: EventRecord) -> None:
         """Append one record and make it durable before returning."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as handle:
-            handle.write(record.model_dump_json().encode("utf-8") + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        self._log.append(record.model_dump_json())
 
 
 def released_step(record: EventRecord) -> dict[str, Any]:

@@ -18,19 +18,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from pydantic import BaseModel, ValidationError
 
 from proactive.agent.base import AgentConfig, get_agent
 from proactive.errors import DataError, UserError
-from proactive.fileio import write_atomic
+from proactive.fileio import DurableLog, write_atomic
 from proactive.gym.episode import Episode, GymConfig
 from proactive.gym.state import EpisodeState, TraceLine, UserState
 from proactive.gym.world import setup_world
@@ -43,44 +41,29 @@ RUN_FILE = "run.json"
 
 
 class TraceFile:
-    """A JSONL trace written one whole line at a time (flush + fsync)."""
+    """A JSONL trace written one whole line at a time (a `DurableLog`: flush + fsync per line)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
-        self._handle: IO[bytes] | None = None
+        self._log: DurableLog | None = None
 
     def open_at(self, lines: int) -> bool:
         """Keep the first `lines` complete lines, drop anything after; False if fewer exist."""
-        kept, cut = 0, 0
-        if self.path.exists():
-            data = self.path.read_bytes()
-            while kept < lines:
-                end = data.find(b"\n", cut)
-                if end < 0:
-                    break
-                cut, kept = end + 1, kept + 1
-            if cut != len(data):
-                with self.path.open("r+b") as handle:
-                    handle.truncate(cut)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        self.count = kept
-        self._handle = self.path.open("ab")
-        return kept == lines
+        durable = DurableLog(self.path)
+        self.count = durable.keep(lines)
+        self.path.open("ab").close()  # a scene that writes no line yet still has its trace file
+        self._log = durable
+        return self.count == lines
 
     def write(self, line: TraceLine) -> None:
-        if self._handle is None:
+        if self._log is None:
             raise RuntimeError(f"{self.path}: open_at() first")
-        self._handle.write((line.model_dump_json(exclude_none=True) + "\n").encode("utf-8"))
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        self._log.append(line.model_dump_json(exclude_none=True))
         self.count += 1
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._log = None
 
 
 def save_state(path: Path, state: EpisodeState) -> None:
@@ -338,9 +321,10 @@ class PacedModel:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
         await self._wait_turn()
-        return await self.inner.generate(messages, schema, temperature, max_tokens)
+        return await self.inner.generate(messages, schema, temperature, max_tokens, seed)
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:
         await self._wait_turn()

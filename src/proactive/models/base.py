@@ -60,8 +60,14 @@ class ChatModel(Protocol):
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
-        """Answer the conversation; with `schema`, `parsed` holds a validated instance."""
+        """Answer the conversation; with `schema`, `parsed` holds a validated instance.
+
+        `seed` is the sampling seed of this call only (None: the backend's own), so one
+        loaded model gives N different samples at `temperature > 0` under N seeds, and the
+        same seed the same sample. It is part of the response-cache and replay keys.
+        """
         ...
 
     async def choice_probabilities(self, messages: Sequence[Message], choices: Sequence[str]) -> dict[str, float]:

@@ -6,11 +6,12 @@ stopped and repeated test runs are deterministic. The same hash (without the mod
 spec and identity) keys recorded exchanges in replay files, see `replay.py`.
 
 The key holds everything that decides an answer: the request (messages, schema,
-temperature, max_tokens, choices), the model spec, and the backend's `cache_identity()`
-when it has one: for `local/` the GGUF's verified sha256 (else its size and mtime_ns)
-and the options that change answers (n_ctx, n_batch, seed, max_string_length, the
-llama-cpp-python version). A model file replaced at the same path is a new key, never a
-stale answer.
+temperature, max_tokens, choices, and the call's seed when one is given), the model
+spec, and the backend's `cache_identity()` when it has one: for `local/` the GGUF's
+verified sha256 (else its size and mtime_ns) and the options that change answers (n_ctx,
+n_batch, seed, max_string_length, the llama-cpp-python version). A model file replaced
+at the same path is a new key, never a stale answer. A call without a seed has the key
+it had before calls took one, so existing caches and replay files stay valid.
 
 Record real exchanges for tests: set `PROACTIVE_RECORD=<file.jsonl>` (or pass
 `record=path` to `get_model`) and every answer the model gives is appended as one JSON
@@ -50,6 +51,7 @@ def request_key(
     spec: str | None = None,
     choices: Sequence[str] | None = None,
     identity: Mapping[str, Any] | None = None,
+    seed: int | None = None,
 ) -> str:
     """sha256 of everything that determines an answer (spec=None and identity=None for replay files)."""
     payload: dict[str, Any] = {
@@ -62,6 +64,8 @@ def request_key(
     }
     if identity is not None:  # absent, not null, so replay keys and identity-less backends keep their keys
         payload["identity"] = dict(identity)
+    if seed is not None:  # likewise: an unseeded call keeps the key it had before calls took a seed
+        payload["seed"] = int(seed)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -163,16 +167,24 @@ class CachedModel:
         return self.inner.cache_identity() if isinstance(self.inner, Identified) else None
 
     def _generate_record(
-        self, messages: Sequence[Message], schema: type[BaseModel] | None, temperature: float, max_tokens: int
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None,
+        temperature: float,
+        max_tokens: int,
+        seed: int | None,
     ) -> dict[str, Any]:
         """The fields every recorded `generate` exchange starts with (its replay key and the request)."""
+        request: dict[str, Any] = {"messages": list(messages), "schema": schema.__name__ if schema else None,
+                                   "temperature": temperature, "max_tokens": max_tokens}  # fmt: skip
+        if seed is not None:
+            request["seed"] = seed
         return {
-            "key": request_key(messages, schema, temperature, max_tokens),
+            "key": request_key(messages, schema, temperature, max_tokens, seed=seed),
             "kind": "generate",
             "model": self.spec,
-            "request": {"messages": list(messages), "schema": schema.__name__ if schema else None,
-                        "temperature": temperature, "max_tokens": max_tokens},
-        }  # fmt: skip
+            "request": request,
+        }
 
     async def generate(
         self,
@@ -180,19 +192,21 @@ class CachedModel:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
         """Answer from the cache when this exact request was answered before, else ask the model."""
-        key = request_key(messages, schema, temperature, max_tokens, spec=self.spec, identity=self._identity())
+        identity = self._identity()
+        key = request_key(messages, schema, temperature, max_tokens, spec=self.spec, identity=identity, seed=seed)
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
             result = revive(stored, schema)
         else:
             try:
-                result = await self.inner.generate(messages, schema, temperature, max_tokens)
+                result = await self.inner.generate(messages, schema, temperature, max_tokens, seed)
             except ModelOutputError as exc:
                 if self.recorder is not None:  # an invalid answer is a real answer too: replay fails the same way
                     self.recorder.append({
-                        **self._generate_record(messages, schema, temperature, max_tokens),
+                        **self._generate_record(messages, schema, temperature, max_tokens, seed),
                         "text": exc.answer, "error": str(exc),
                         "problem": exc.problem, "usage": exc.usage.model_dump() if exc.usage else None,
                     })  # fmt: skip
@@ -203,7 +217,7 @@ class CachedModel:
         if self.recorder is not None:
             self.recorder.append(
                 {
-                    **self._generate_record(messages, schema, temperature, max_tokens),
+                    **self._generate_record(messages, schema, temperature, max_tokens, seed),
                     "text": result.text,
                     "parsed": _parsed_json(result),
                     "usage": result.usage.model_dump(),

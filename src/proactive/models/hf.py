@@ -114,7 +114,9 @@ class HfModel:
 
     # -- blocking calls (worker thread, one at a time) --------------------------------------
 
-    def _complete(self, messages: Sequence[Message], temperature: float, max_tokens: int) -> tuple[str, Usage]:
+    def _complete(
+        self, messages: Sequence[Message], temperature: float, max_tokens: int, seed: int | None = None
+    ) -> tuple[str, Usage]:
         from proactive.models.hf_load import import_torch
 
         torch = import_torch()
@@ -123,7 +125,8 @@ class HfModel:
             input_ids = self._encode(messages)
             sampling: dict[str, Any] = {"do_sample": False}
             if temperature > 0:
-                torch.manual_seed(self.options.seed)
+                # Seeded per call, under the lock: the sample depends on this call's seed alone.
+                torch.manual_seed(self.options.seed if seed is None else seed)
                 sampling = {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
             eos = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)} - {None}
             with torch.inference_mode():
@@ -183,13 +186,14 @@ class HfModel:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
         """Answer the conversation (greedy at temperature 0); with `schema`, validated with one repair retry."""
         started = time.perf_counter()
 
         async def ask(conversation: Sequence[Message]) -> tuple[str, Usage]:
             prompt = self._with_schema(conversation, schema)
-            return await asyncio.to_thread(self._complete, prompt, temperature, max_tokens)
+            return await asyncio.to_thread(self._complete, prompt, temperature, max_tokens, seed)
 
         text, parsed, usage = await structured.ask_validated(self.spec, schema, messages, ask)
         return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)

@@ -169,13 +169,36 @@ class LlamaModel:
         return response, usage
 
     def _complete(
-        self, messages: Sequence[Message], temperature: float, max_tokens: int, schema_json: dict[str, Any] | None
+        self,
+        messages: Sequence[Message],
+        temperature: float,
+        max_tokens: int,
+        schema_json: dict[str, Any] | None,
+        seed: int | None = None,
     ) -> tuple[str, Usage]:
-        kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "seed": self.options.seed}
-        if schema_json is not None:
+        # The seed goes with every call: llama.cpp keeps the last one on the Llama object,
+        # and an instance of the pool must not sample on with another call's seed.
+        seed = self.options.seed if seed is None else seed
+        kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+        greedy_schema = schema_json is not None and temperature == 0.0
+        if schema_json is not None and not greedy_schema:
             kwargs["response_format"] = {"type": "json_object", "schema": schema_json}
         with self._instance_for(messages) as inst:
-            response, usage = self._chat(inst, messages, **kwargs)
+            if not greedy_schema:
+                response, usage = self._chat(inst, messages, **kwargs)
+            else:
+                # The same grammar and the same greedy pick, checked on the best tokens first.
+                from llama_cpp import LogitsProcessorList
+
+                from proactive.models.greedy_grammar import GreedyGrammar
+
+                constrain = GreedyGrammar(inst.llama, schema_json or {})
+                try:
+                    response, usage = self._chat(
+                        inst, messages, logits_processor=LogitsProcessorList([constrain]), **kwargs
+                    )
+                finally:
+                    constrain.close()
         return str(response["choices"][0]["message"].get("content") or ""), usage
 
     def _first_token_logits(self, messages: Sequence[Message]) -> tuple[np.ndarray, Any]:
@@ -227,13 +250,14 @@ class LlamaModel:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
         """Answer the conversation; with `schema` the answer is grammar-constrained and validated."""
         started = time.perf_counter()
         schema_json = structured.capped_schema(schema, self.options.max_string_length) if schema else None
 
         async def ask(conversation: Sequence[Message]) -> tuple[str, Usage]:
-            return await asyncio.to_thread(self._complete, conversation, temperature, max_tokens, schema_json)
+            return await asyncio.to_thread(self._complete, conversation, temperature, max_tokens, schema_json, seed)
 
         text, parsed, usage = await structured.ask_validated(self.spec, schema, messages, ask)
         return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)

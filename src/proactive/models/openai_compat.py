@@ -171,9 +171,16 @@ class OpenAICompatModel:
         )
 
     async def _ask(
-        self, messages: Sequence[Message], schema: type[BaseModel] | None, temperature: float, max_tokens: int
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None,
+        temperature: float,
+        max_tokens: int,
+        seed: int | None = None,
     ) -> tuple[str, Usage]:
         kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        if seed is not None:  # left out otherwise: the request stays what it always was
+            kwargs["seed"] = seed
         if schema is None:
             response = await self._create(messages, **kwargs)
         else:
@@ -198,12 +205,13 @@ class OpenAICompatModel:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
         """Answer the conversation; with `schema`, `parsed` holds a validated instance."""
         started = time.perf_counter()
 
         async def ask(conversation: Sequence[Message]) -> tuple[str, Usage]:
-            return await self._ask(conversation, schema, temperature, max_tokens)
+            return await self._ask(conversation, schema, temperature, max_tokens, seed)
 
         text, parsed, usage = await so.ask_validated(self.spec, schema, messages, ask)
         return ChatResult(text=text, parsed=parsed, usage=usage, latency=time.perf_counter() - started)

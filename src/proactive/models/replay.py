@@ -57,9 +57,10 @@ class ReplayModel:
         schema: type[BaseModel] | None = None,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        seed: int | None = None,
     ) -> ChatResult:
         """The recorded answer to exactly this request."""
-        key = request_key(messages, schema, temperature, max_tokens)
+        key = request_key(messages, schema, temperature, max_tokens, seed=seed)
         entry = self._lookup(key, messages, "text")
         if "error" in entry:  # a recorded invalid answer (failed after the repair retry) fails again
             usage = Usage(**entry["usage"]) if entry.get("usage") else None

@@ -13,7 +13,6 @@ goes on at the first event without one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from proactive.agent.llm_agent import AgentAnswer, LLMAgent
 from proactive.data.labels import trace_key_of_events
 from proactive.errors import DataError
+from proactive.fileio import DurableLog
 from proactive.gym.state import TraceLine
 from proactive.judge.base import Judge
 from proactive.models.base import Message
@@ -110,36 +110,19 @@ def read_gym_trace(path: Path) -> GymTrace:
 
 
 def read_records(path: Path) -> list[EventRecord]:
-    """The finished events of a work file, in order (a torn last line is dropped and redone)."""
-    if not path.is_file():
-        return []
-    records: list[EventRecord] = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    """The finished events of a work file, in order (a torn last line is cut off, to be redone)."""
+
+    def parse(line: bytes, index: int) -> EventRecord:
+        where = f"line {index + 1}"
         try:
-            record = EventRecord.model_validate_json(raw)
+            record = EventRecord.model_validate_json(line)
         except ValidationError:
-            raise DataError(path, f"line {number}", "", "damaged work file; delete it to redo this trace") from None
-        if record.event_index != len(records):
-            raise DataError(path, f"line {number}", "event_index", "out of order; delete the file to redo this trace")
-        records.append(record)
-    return records
+            raise DataError(path, where, "", "damaged work file; delete it to redo this trace") from None
+        if record.event_index != index:
+            raise DataError(path, where, "event_index", "out of order; delete the file to redo this trace")
+        return record
 
-
-def _append(path: Path, record: EventRecord) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(record.model_dump_json() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _cut_torn_tail(path: Path) -> None:
-    """Drop a last line without its newline (a crash mid-write), so appends start on a fresh line."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
+    return DurableLog(path).load(parse)
 
 
 class GymTargets:
@@ -151,13 +134,12 @@ class GymTargets:
     async def run_trace(self, trace: GymTrace, advance: Callable[[int], None]) -> list[EventRecord]:
         """Every event's record, reusing those already in the work file."""
         path = self.work / (Path(trace.path).stem + ".jsonl")
-        _cut_torn_tail(path)
         records = read_records(path)[: len(trace.events)]
         advance(len(records))
         for index in range(len(records), len(trace.events)):
             answers = [r.context_answer for r in records]
             record = await self.run_event(trace.events[: index + 1], answers)
-            _append(path, record)
+            DurableLog(path).append(record.model_dump_json())
             records.append(record)
             advance(1)
         return records
