@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from proactive.data.labels import trace_key_of_events
-from proactive.data.loaders import load_test_traces
+from proactive.cli.bench_cmd import NEW_TRACES
+from proactive.data.labelled import load_labelled_traces, rows_of_labelled
+from proactive.data.labels import row_trace_key, trace_key_of_events
+from proactive.data.loaders import REWARD_FILE, load_test_traces
 from proactive.errors import UserError
+from proactive.gate import default
 from proactive.gate.artifact import load_index, load_manifest
 from proactive.gate.choose import choose_gate
-from proactive.gate.default import DEFAULT_BLOCKS, default_gate_folder
+from proactive.gate.default import DEFAULT_BLOCKS, TRAIN_TRACES, default_gate_folder
 from proactive.gate.trained import TrainedGate
 from proactive.types import AgentConfig
+
+
+def _keys(folder: Path) -> set[str]:
+    return {trace_key_of_events(t.trace.events) for t in load_labelled_traces(folder)}
 
 
 def test_built_once_with_one_member_per_test_trace(default_gate: Path, bench_data: Path) -> None:
     index = load_index(default_gate)
     assert index is not None and index.full == "full" and len(index.entries) == 12
+    ours = _keys(TRAIN_TRACES)
+    assert len(ours) == 24
+    # Our evaluation traces are never fitted on: a figure on them is a figure on unseen activity.
+    unseen = _keys(NEW_TRACES / "dev") | _keys(NEW_TRACES / "held")
     for entry in index.entries:
         manifest = load_manifest(default_gate / entry.folder)
         assert manifest.blocks == DEFAULT_BLOCKS
-        assert entry.trace_key not in manifest.training_traces and len(manifest.training_traces) == 15
-    assert len(load_manifest(default_gate / "full").training_traces) == 16
+        trained = set(manifest.training_traces)
+        assert entry.trace_key not in trained and len(trained) == 15 + 24
+        assert ours <= trained and not unseen & trained
+    assert len(load_manifest(default_gate / "full").training_traces) == 16 + 24
     # A second use finds it: nothing is rebuilt (same folder, untouched files).
     stamp = os.stat(default_gate / "index.json").st_mtime_ns
     home = default_gate.parents[1]
@@ -50,6 +65,33 @@ def test_the_bench_picks_the_member_fitted_without_the_trace(default_gate: Path,
     # Live use (no trace): the full member.
     live = choose_gate(str(default_gate))
     assert isinstance(live, TrainedGate) and live.folder == default_gate / "full"
+
+
+def test_training_traces_become_one_silence_row_per_event() -> None:
+    traces = load_labelled_traces(TRAIN_TRACES)
+    rows = rows_of_labelled(traces)
+    assert len(rows) == sum(len(t.trace.events) for t in traces)
+    first = traces[0]
+    for index, row in enumerate(rows[: len(first.trace.events)]):
+        assert row.history == first.trace.events[: index + 1] and row.task is None
+        assert row.help_needed == first.help_needed[index] and row.valid is not row.help_needed
+    assert {row_trace_key(r) for r in rows} == _keys(TRAIN_TRACES)
+
+
+def test_a_changed_training_trace_builds_a_new_set(
+    bench_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "train_traces"
+    shutil.copytree(TRAIN_TRACES, copy)
+    reward_file = bench_data / REWARD_FILE
+    monkeypatch.setattr(default, "TRAIN_TRACES", copy)
+    before = default.fingerprint(reward_file)
+    path = sorted(copy.glob("*.json"))[0]
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["events"][0]["help_needed"] = not document["events"][0]["help_needed"]
+    document["events"][0].setdefault("objects", ["x"])
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert default.fingerprint(reward_file) != before
 
 
 def test_agents_never_hear_of_traces() -> None:

@@ -8,8 +8,10 @@ A folder of JSON files (the repo's `data/new_traces/`, see its README), one trac
 
 `help_needed` is the label of *when* to speak; `objects` (on help-needed events) are
 alternative words one of which a specific offer names (the file, the error, the query,
-the place). No learned part is fitted on these traces: they are for choosing and
-checking, so a figure on them is a figure on activity nobody trained on.
+the place). No learned part is fitted on `data/new_traces`: those are for choosing and
+checking, so a figure on them is a figure on activity nobody trained on. Another set in
+the same format, `proactive/gate/train_traces`, is for fitting: `rows_of_labelled` turns
+it into annotated rows the shipped gate is fitted on with ProactiveBench's reward rows.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from proactive.errors import DataError, UserError
-from proactive.types import Event, Trace
+from proactive.types import AnnotatedRow, Event, Trace
 
 SETTINGS = ("coding", "writing", "daily")
 
@@ -109,3 +111,27 @@ def names_object(task: str, objects: list[str]) -> bool:
     """True when the task names one of the event's objects (case-insensitive substring)."""
     lowered = task.lower()
     return any(word.lower() in lowered for word in objects)
+
+
+def rows_of_labelled(traces: list[LabelledTrace]) -> list[AnnotatedRow]:
+    """One silence row per event (its history up to the event, one annotator: the label), for the gate.
+
+    The gate reads only each history's `help_needed`; the rest says what a silence there
+    would have been worth (valid when no help was needed), as a reward row does. The rows'
+    trace key is the trace's first event, so a gate's manifest lists these traces too.
+    """
+    rows = []
+    for labelled in traces:
+        events = labelled.trace.events
+        for index, need in enumerate(labelled.help_needed):
+            rows.append(
+                AnnotatedRow(
+                    history=list(events[: index + 1]),
+                    task=None,
+                    valid=not need,
+                    help_needed=need,
+                    annotations=[not need],
+                    category="MN" if need else "CR",
+                )
+            )
+    return rows
