@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from oneline import assert_one_error_line
 from proactive.cli.main import app
 from proactive.data.labelled import load_labelled_traces
 
@@ -86,3 +87,19 @@ def test_bench_run_defaults_to_the_gated_agent_with_the_shipped_gate(
     ]
     records = [json.loads(line) for line in (out / "records" / "code_11.jsonl").read_text().splitlines()]
     assert len(records) == 4 and all(r["proposal"]["gate_probability"] is not None for r in records)
+
+
+def test_a_writer_fine_tuned_on_a_scored_trace_is_refused(tmp_path: Path, state_home: Path) -> None:
+    from proactive.data.labels import trace_key_of_events
+    from proactive.models.training_manifest import gguf_sidecar
+
+    model = tmp_path / "tuned.gguf"
+    seen = load_labelled_traces(TRACES)[0]
+    gguf_sidecar(model).write_text(json.dumps({"training_traces": [trace_key_of_events(seen.trace.events)]}))
+    result = subprocess.run(
+        [sys.executable, "-m", "proactive.cli.main", "bench", "new-traces", str(TRACES), "--model",
+         f"local/{model}", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert_one_error_line(result, ["fine-tuned on data from the scored trace(s)", seen.trace.id])
+    assert not (tmp_path / "out").exists()

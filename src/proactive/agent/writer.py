@@ -193,6 +193,22 @@ def standing_offer(task: str, observation: Observation) -> int | None:
     return None
 
 
+def decline_reason(task: str, observation: Observation, shingles: set[tuple[str, ...]] | None = None) -> str:
+    """Why the writer would not offer `task` at this moment (see the module docstring), or ""."""
+    recent = observation.history[-GROUNDING_EVENTS:]
+    if len(task.split()) < MIN_TASK_WORDS:
+        return "too short to be an offer"
+    if task.split()[0].lower().strip("'\"") in UI_STEPS:
+        return "a click or keystroke they would do themselves, not help"
+    if copies_prompt(task, shingles):
+        return "copies its instructions"
+    if not names_something(task, recent):
+        return "names nothing from the activity"
+    if echoes_activity(task, recent):
+        return "retells the activity instead of offering work"
+    return repeated_offer(task, observation) or ""
+
+
 @dataclass
 class WrittenOffer:
     """The writer's result: a task or a decline (with why), and what the call cost."""
@@ -218,14 +234,18 @@ class OfferWriter:
         self.temperature = temperature
         self._shingles = prompt_shingles()
 
-    async def write(self, observation: Observation) -> WrittenOffer:
+    async def write(
+        self, observation: Observation, temperature: float | None = None, seed: int | None = None
+    ) -> WrittenOffer:
         """The offer for the moment after the latest event, or a decline.
 
         A repeat of a recent unanswered offer is that offer standing again, not retried: asked
         for "another, different" offer, greedy or sampled at 0.7, the 1.5B wrote the same line
-        again (new traces' dev set).
+        again (new traces' dev set). `temperature` (default the writer's) and `seed` are for
+        drawing several candidates (`train writer-data`).
         """
-        return await self._ask(writer_messages(observation), observation, self.temperature)
+        chosen = self.temperature if temperature is None else temperature
+        return await self._ask(writer_messages(observation), observation, chosen, seed)
 
     async def prefill(self, observation: Observation) -> Usage | None:
         """Evaluate the activity log now (a backend without a KV cache ignores this: None), so that
@@ -239,10 +259,12 @@ class OfferWriter:
             return usage if isinstance(usage, Usage) else None
         return None
 
-    async def _ask(self, messages: list[Message], observation: Observation, temperature: float) -> WrittenOffer:
+    async def _ask(
+        self, messages: list[Message], observation: Observation, temperature: float, seed: int | None = None
+    ) -> WrittenOffer:
         try:
             result = await self.model.generate(
-                messages, schema=WriterOffer, temperature=temperature, max_tokens=self.max_tokens
+                messages, schema=WriterOffer, temperature=temperature, max_tokens=self.max_tokens, seed=seed
             )
         except ModelOutputError as exc:
             return WrittenOffer(None, "invalid answer", exc.usage, False, True, exc.problem)
@@ -252,19 +274,7 @@ class OfferWriter:
             offer.declined = "nothing concrete to offer"
             return offer
         task = " ".join(str(task).split())
-        recent = observation.history[-GROUNDING_EVENTS:]
-        if len(task.split()) < MIN_TASK_WORDS:
-            offer.declined = "too short to be an offer"
-        elif task.split()[0].lower().strip("'\"") in UI_STEPS:
-            offer.declined = "a click or keystroke they would do themselves, not help"
-        elif copies_prompt(task, self._shingles):
-            offer.declined = "copies its instructions"
-        elif not names_something(task, recent):
-            offer.declined = "names nothing from the activity"
-        elif echoes_activity(task, recent):
-            offer.declined = "retells the activity instead of offering work"
-        else:
-            offer.declined = repeated_offer(task, observation) or ""
+        offer.declined = decline_reason(task, observation, self._shingles)
         if offer.declined:
             offer.candidate = task
             return offer

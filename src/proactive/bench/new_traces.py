@@ -34,6 +34,7 @@ from proactive.agent.writer import copies_prompt, prompt_shingles
 from proactive.bench.runner import build_agent, run_event
 from proactive.bench.store import EventRecord, RecordLog
 from proactive.data.labelled import LabelledTrace, load_labelled_traces, names_object
+from proactive.data.labels import trace_key_of_events
 from proactive.errors import UserError
 from proactive.fileio import write_atomic
 from proactive.metrics import classification_metrics, confusion_counts, zero_undefined
@@ -73,8 +74,9 @@ async def _run_trace(settings: NewTraceSettings, labelled: LabelledTrace, log: R
         return records[: len(trace.events)]
     config = AgentConfig(model=settings.model, gate=settings.gate, threshold=settings.threshold,
                          max_tokens=settings.max_tokens)  # fmt: skip
-    # Live-like: no learned part knows these traces, so a gate set gives its `full` member.
-    agent = build_agent(settings.agent, config, trace_key=None)
+    # No learned part knows these traces, so a gate set gives its `full` member; one fitted on
+    # this trace (e.g. `gate train` on data/new_traces) is refused, as in `bench run`.
+    agent = build_agent(settings.agent, config, trace_key=trace_key_of_events(trace.events))
     for index in range(len(records), len(trace.events)):
         record = await run_event(agent, None, trace, index, records, 0)
         log.append(record)
@@ -82,11 +84,29 @@ async def _run_trace(settings: NewTraceSettings, labelled: LabelledTrace, log: R
     return records
 
 
+def refuse_seen_model(model: str | None, traces: Sequence[LabelledTrace]) -> None:
+    """One line, before anything is written, when a fine-tuned model's data touched a scored trace."""
+    if not model:
+        return
+    from proactive.models.training_manifest import trained_on
+
+    record = trained_on(model)
+    if record is None:
+        return
+    seen = [t.trace.id for t in traces if trace_key_of_events(t.trace.events) in set(record.training_traces)]
+    if seen:
+        raise UserError(
+            f"--model {model}: fine-tuned on data from the scored trace(s) {', '.join(seen)} "
+            f"({record.manifests[0]}); build its data without them (`--traces` of other folders)"
+        )
+
+
 def run_new_traces(
     settings: NewTraceSettings, out: Path, advance: Callable[[int], None] | None = None
 ) -> dict[str, list[EventRecord]]:
     """Run (or resume) the agent over every labelled trace of `settings.folders`."""
     traces = [t for folder in settings.folders for t in load_labelled_traces(Path(folder))]
+    refuse_seen_model(settings.model, traces)
     _open(out, settings)
     results: dict[str, list[EventRecord]] = {}
     for labelled in traces:

@@ -209,7 +209,13 @@ def new_traces_command(
     from rich.table import Table
 
     from proactive.agent.base import AGENTS
-    from proactive.bench.new_traces import NewTraceSettings, run_new_traces, score_new_traces, write_metrics
+    from proactive.bench.new_traces import (
+        NewTraceSettings,
+        refuse_seen_model,
+        run_new_traces,
+        score_new_traces,
+        write_metrics,
+    )
     from proactive.data.labelled import load_labelled_traces
 
     check_out_dir("--out", out)
@@ -221,6 +227,7 @@ def new_traces_command(
     model, gate = _agent_defaults(agent, model, gate)
     settings = NewTraceSettings(agent=agent, model=model, gate=gate, threshold=threshold, max_tokens=max_tokens,
                                 folders=chosen)  # fmt: skip
+    refuse_seen_model(model, traces)  # before the progress bar: the refusal is the one line printed
     console = Console(stderr=True)
     with _progress(console) as progress:
         task = progress.add_task(agent, total=sum(len(t.trace.events) for t in traces))

@@ -71,6 +71,61 @@ def build(
     err.print("  counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+def writer_data(
+    out: Path = typer.Option(..., "--out", help="Folder for the data set (resumable: re-run the same command)."),
+    traces: list[Path] = typer.Option(
+        None, "--traces", help="Folders of hand-labelled traces (default: the gate's training traces)."
+    ),
+    rows: Path | None = typer.Option(None, "--rows", help="Reward-format JSONL of annotated rows (train_data.jsonl)."),
+    teacher: str = typer.Option("local/qwen2.5-coder-1.5b", "--teacher", help="Model spec of the teacher writer."),
+    samples: int = typer.Option(3, "--samples", help="Sampled candidates per moment after the greedy one."),
+    keep_test_traces: bool = typer.Option(
+        False, "--keep-test-traces", help="Keep rows of the 12 test traces (the bench then refuses the model)."
+    ),
+    data: Path | None = typer.Option(None, "--data", help="ProactiveBench folder (default $PROACTIVEBENCH_DIR)."),
+) -> None:
+    """Build offer-writer SFT data at moments of need (targets that name the work), with a manifest."""
+    from proactive.data.labelled import load_labelled_traces
+    from proactive.data.labels import row_trace_key, trace_keys_by_id
+    from proactive.data.loaders import load_reward_rows, load_test_traces
+    from proactive.gate.default import TRAIN_TRACES
+    from proactive.models.base import get_model
+    from proactive.settings import data_dir
+    from proactive.train import writer_data as wd
+
+    check_out_dir("--out", out)
+    check_int("--samples", samples, 0, 16)
+    folders = traces or [TRAIN_TRACES]
+    labelled = [t for folder in folders for t in load_labelled_traces(folder.expanduser())]
+    moments = wd.labelled_moments(labelled)
+    sources = [wd.labelled_source(folder.expanduser()) for folder in folders]
+    excluded = 0
+    if rows is not None:
+        annotated = load_reward_rows(rows.expanduser())
+        if not keep_test_traces:
+            test_keys = set(trace_keys_by_id(load_test_traces(data_dir(data))).values())
+            kept = [r for r in annotated if row_trace_key(r) not in test_keys]
+            excluded, annotated = len(annotated) - len(kept), kept
+        moments += wd.row_moments(annotated)
+        sources.append(wd.rows_source(rows.expanduser()))
+    needs_teacher = any(m.source == "labelled" for m in moments)
+    wd.check_settings(out.expanduser(), teacher if needs_teacher else None, samples, sources)
+    model = get_model(teacher) if needs_teacher else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:  # fmt: skip
+        task = progress.add_task("moments of need", total=len(moments))
+        manifest = wd.build_writer_data(
+            out.expanduser(), moments, model, teacher if model else None, samples, sources, excluded,
+            advance=lambda n: progress.advance(task, n),
+        )  # fmt: skip
+    counts = manifest.counts
+    err.print(
+        f"{counts['examples']} writer SFT examples in {out} from {len(manifest.trace_keys)} traces "
+        f"({excluded} test-trace rows excluded); " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the data-building commands to the `train` app."""
     app.command("build")(build)
+    app.command("writer-data")(writer_data)

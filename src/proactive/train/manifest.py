@@ -23,15 +23,17 @@ MANIFEST_FILE = "manifest.json"
 class SourceRef(BaseModel):
     """One input of a build: what kind, where, and the sha256 of its bytes."""
 
-    kind: Literal["gym-traces", "reward-rows", "kto-rows"] = Field(description="What the input holds.")
+    kind: Literal["gym-traces", "reward-rows", "kto-rows", "labelled-traces"] = Field(
+        description="What the input holds."
+    )
     path: str = Field(description="The path as given.")
     sha256: str = Field(description="sha256 of the file (for a folder: of its trace files, in name order).")
 
 
 class DatasetManifest(BaseModel):
-    """Provenance of an agent SFT + KTO data set."""
+    """Provenance of an agent SFT + KTO data set (`train build`) or a writer SFT set (`train writer-data`)."""
 
-    kind: Literal["agent-sft+kto"] = Field(default="agent-sft+kto", description="Data set kind.")
+    kind: Literal["agent-sft+kto", "writer-sft"] = Field(default="agent-sft+kto", description="Data set kind.")
     created: str = Field(description="UTC time of the build (ISO 8601).")
     code_version: str = Field(description="proactive version (plus git commit when known).")
     sources: list[SourceRef] = Field(default_factory=list, description="Inputs of the build.")
