@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from proactive.assist.store import AssistStore
 from proactive.cli.main import app
 from proactive.data.labels import row_trace_key, trace_key_of_events
-from proactive.data.loaders import REWARD_FILE, load_reward_rows
+from proactive.data.loaders import REWARD_FILE
 from proactive.errors import UserError
 from proactive.gate.artifact import pick_gate_folder
-from proactive.gate.default import DEFAULT_SPEC
+from proactive.gate.default import DEFAULT_SPEC, training_rows
 from proactive.gate.from_assist import MIN_EACH
 from proactive.gate.loto import train_gate_folder
 from proactive.gate.trained import TrainedGate
@@ -85,7 +85,7 @@ def test_refit_ranks_the_persons_situation_higher_than_the_shipped_gate(
     db = tmp_path / "assist.sqlite3"
     histories = _fill(db, pairs=8)
     shipped_folder = tmp_path / "shipped"  # the shipped gate's `full` member: its recipe on every reward row
-    train_gate_folder(load_reward_rows(bench_data / REWARD_FILE), shipped_folder, DEFAULT_SPEC)
+    train_gate_folder(training_rows(bench_data / REWARD_FILE), shipped_folder, DEFAULT_SPEC)
     shipped = TrainedGate.load(shipped_folder)
     out = tmp_path / "mine"
     output = _train("--from-assist", str(db), "--out", str(out))
@@ -108,11 +108,14 @@ def test_refit_ranks_the_persons_situation_higher_than_the_shipped_gate(
     blended = tmp_path / "blended"
     output = _train("--from-assist", str(db), "--out", str(blended), "--with-default-rows")
     manifest = json.loads((blended / "manifest.json").read_text(encoding="utf-8"))
-    reward_keys = {row_trace_key(r) for r in load_reward_rows(bench_data / REWARD_FILE)}
+    reward_keys = {row_trace_key(r) for r in training_rows(bench_data / REWARD_FILE)}  # incl. the training traces
     assert manifest["assist"]["default_rows"] > 0 and manifest["examples"] == 16 + manifest["assist"]["default_rows"]
     assert set(manifest["training_traces"]) == keys | reward_keys
-    # Sixteen answers among the shipped histories still turn the ranking the person's way.
-    assert _margin(shipped) < 0 < _margin(TrainedGate.load(blended))
+    # Sixteen answers among ~2,000 shipped histories (reward rows + training traces) move the
+    # ranking the person's way, by over a quarter of the distance from the shipped gate to the
+    # person-only refit; they no longer turn it (measured: -0.22 -> -0.11, person-only +0.11).
+    before, blend, mine = _margin(shipped), _margin(TrainedGate.load(blended)), _margin(refit)
+    assert blend - before > (mine - before) / 4, (before, blend, mine)
 
 
 def test_too_few_answers_is_one_line_saying_how_many(tmp_path: Path, state_home: Path) -> None:

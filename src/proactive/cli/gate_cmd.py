@@ -96,9 +96,8 @@ def train(
 def _train_from_assist(db: Path, out: Path, reward_file: Path | None) -> None:
     """Refit the shipped gate's recipe on the answers logged in `db` (plus the shipped rows from `reward_file`)."""
     from proactive.assist.store import AssistStore
-    from proactive.data.loaders import load_reward_rows
     from proactive.errors import UserError
-    from proactive.gate.default import DEFAULT_SPEC
+    from proactive.gate.default import DEFAULT_SPEC, training_rows
     from proactive.gate.from_assist import (
         AnsweredHistory,
         AssistSource,
@@ -120,7 +119,8 @@ def _train_from_assist(db: Path, out: Path, reward_file: Path | None) -> None:
         accepted=accepted, dismissed=len(answers) - accepted, ignored_left_out=len(proposals) - len(answers),
         reward_file=str(reward_file) if reward_file is not None else None,
     )  # fmt: skip
-    rows = load_reward_rows(reward_file) if reward_file is not None else []
+    # The shipped gate's own rows: the reward rows and its hand-labelled training traces.
+    rows = training_rows(reward_file) if reward_file is not None else []
     manifest = train_from_answers(answers, out, DEFAULT_SPEC, source, rows)
     console.print(
         f"wrote {out}: {source.accepted} accepted and {source.dismissed} dismissed answers "
