@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 
 from proactive.agent.base import AgentConfig
 from proactive.agent.writer import copies_prompt, prompt_shingles
-from proactive.bench.runner import build_agent, run_event
+from proactive.bench.runner import build_agent, run_event, traces_seen_by_model
 from proactive.bench.store import EventRecord, RecordLog
 from proactive.data.labelled import LabelledTrace, load_labelled_traces, names_object
 from proactive.data.labels import trace_key_of_events
@@ -86,15 +86,8 @@ async def _run_trace(settings: NewTraceSettings, labelled: LabelledTrace, log: R
 
 def refuse_seen_model(model: str | None, traces: Sequence[LabelledTrace]) -> None:
     """One line, before anything is written, when a fine-tuned model's data touched a scored trace."""
-    if not model:
-        return
-    from proactive.models.training_manifest import trained_on
-
-    record = trained_on(model)
-    if record is None:
-        return
-    seen = [t.trace.id for t in traces if trace_key_of_events(t.trace.events) in set(record.training_traces)]
-    if seen:
+    record, seen = traces_seen_by_model(model, [t.trace for t in traces])
+    if record is not None and seen:
         raise UserError(
             f"--model {model}: fine-tuned on data from the scored trace(s) {', '.join(seen)} "
             f"({record.manifests[0]}); build its data without them (`--traces` of other folders)"

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,15 +154,9 @@ def plan_model(settings: RunSettings, traces: list[Trace]) -> dict[str, Any] | N
     A model whose training data touched a scored trace is refused in one line unless
     `settings.allow_seen`; then run.json and the report say which traces it saw.
     """
-    if not settings.model:
-        return None
-    from proactive.models.training_manifest import trained_on
-
-    record = trained_on(settings.model)
+    record, seen = traces_seen_by_model(settings.model, traces)
     if record is None:
         return None
-    seen_keys = set(record.training_traces)
-    seen = [t.id for t in traces if trace_key_of_events(t.events) in seen_keys]
     if seen and not settings.allow_seen:
         raise UserError(
             f"--model {settings.model}: fine-tuned on data from the scored trace(s) {', '.join(seen)} "
@@ -170,6 +164,20 @@ def plan_model(settings: RunSettings, traces: list[Trace]) -> dict[str, Any] | N
             "out by default) or pass --allow-seen to accept the leak"
         )
     return {"summary": record.summary, "saw_traces": seen}
+
+
+def traces_seen_by_model(model: str | None, traces: Sequence[Trace]) -> tuple[Any, list[str]]:
+    """The fine-tuned model's training record (None for a model nobody here tuned) and the ids of
+    the `traces` its data touched."""
+    if not model:
+        return None, []
+    from proactive.models.training_manifest import trained_on
+
+    record = trained_on(model)
+    if record is None:
+        return None, []
+    seen_keys = set(record.training_traces)
+    return record, [t.id for t in traces if trace_key_of_events(t.events) in seen_keys]
 
 
 def totals(records: list[EventRecord]) -> dict[str, float]:

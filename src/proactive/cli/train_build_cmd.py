@@ -86,12 +86,11 @@ def writer_data(
 ) -> None:
     """Build offer-writer SFT data at moments of need (targets that name the work), with a manifest."""
     from proactive.data.labelled import load_labelled_traces
-    from proactive.data.labels import row_trace_key, trace_keys_by_id
-    from proactive.data.loaders import load_reward_rows, load_test_traces
+    from proactive.data.loaders import load_reward_rows
     from proactive.gate.default import TRAIN_TRACES
     from proactive.models.base import get_model
-    from proactive.settings import data_dir
     from proactive.train import writer_data as wd
+    from proactive.train.build import split_test_rows
 
     check_out_dir("--out", out)
     check_int("--samples", samples, 0, 16)
@@ -101,11 +100,7 @@ def writer_data(
     sources = [wd.labelled_source(folder.expanduser()) for folder in folders]
     excluded = 0
     if rows is not None:
-        annotated = load_reward_rows(rows.expanduser())
-        if not keep_test_traces:
-            test_keys = set(trace_keys_by_id(load_test_traces(data_dir(data))).values())
-            kept = [r for r in annotated if row_trace_key(r) not in test_keys]
-            excluded, annotated = len(annotated) - len(kept), kept
+        annotated, excluded = split_test_rows(load_reward_rows(rows.expanduser()), keep_test_traces, data)
         moments += wd.row_moments(annotated)
         sources.append(wd.rows_source(rows.expanduser()))
     needs_teacher = any(m.source == "labelled" for m in moments)

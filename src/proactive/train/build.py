@@ -161,11 +161,13 @@ async def build_gym(
     return examples, kto, counts, [t.key for t in traces]
 
 
-def split_test_rows(rows: list[AnnotatedRow], options: BuildOptions) -> tuple[list[AnnotatedRow], int]:
+def split_test_rows(
+    rows: list[AnnotatedRow], keep_test_traces: bool, data: Path | None
+) -> tuple[list[AnnotatedRow], int]:
     """The rows to use and how many test-trace rows were excluded (none with --keep-test-traces)."""
-    if options.keep_test_traces:
+    if keep_test_traces:
         return rows, 0
-    test_keys = set(trace_keys_by_id(load_test_traces(data_dir(options.data))).values())
+    test_keys = set(trace_keys_by_id(load_test_traces(data_dir(data))).values())
     kept = [r for r in rows if row_trace_key(r) not in test_keys]
     return kept, len(rows) - len(kept)
 
@@ -274,7 +276,7 @@ async def _collect(
                      f"the judge's reason up to {options.max_retries} times, else the event is dropped "
                      f"({gym_counts['gym_dropped_rejected']} dropped)")  # fmt: skip
     if options.rows is not None:
-        annotated, excluded = split_test_rows(load_reward_rows(options.rows), options)
+        annotated, excluded = split_test_rows(load_reward_rows(options.rows), options.keep_test_traces, options.data)
         events = row_events(annotated)
         total(len(events))
         teacher = None

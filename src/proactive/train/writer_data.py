@@ -129,12 +129,13 @@ async def decide(moment: Moment, writer: OfferWriter | None, samples: int) -> Ou
     return outcome
 
 
-def check_settings(out: Path, teacher_spec: str | None, samples: int, sources: list[SourceRef]) -> None:
-    """Refuse (one line) to resume a folder built with other inputs, teacher or samples."""
+def check_settings(out: Path, teacher_spec: str | None, samples: int, sources: list[SourceRef]) -> dict[str, Any]:
+    """This build's settings; refuses (one line) to resume a folder built with other inputs, teacher or samples."""
     settings = {"teacher": teacher_spec, "samples": samples, "sources": [s.model_dump() for s in sources]}
     path = out / SETTINGS_FILE
     if path.is_file() and json.loads(path.read_text(encoding="utf-8")) != settings:
         raise UserError(f"{out}: built with other inputs, teacher or --samples; use a new --out folder")
+    return settings
 
 
 def _parse(path: Path) -> Callable[[bytes, int], Outcome]:
@@ -158,9 +159,8 @@ def build_writer_data(
     advance: Callable[[int], None] = lambda n: None,
 ) -> DatasetManifest:
     """Decide every moment (resuming from the work log), then write `sft.jsonl` and `manifest.json`."""
-    check_settings(out, teacher_spec, samples, sources)
+    settings = check_settings(out, teacher_spec, samples, sources)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"teacher": teacher_spec, "samples": samples, "sources": [s.model_dump() for s in sources]}
     write_atomic(out / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n")
     log = DurableLog(out / WORK_FILE)
     done = {o.key: o for o in log.load(_parse(log.path))}
