@@ -5,7 +5,7 @@ For each candidate block set: ProactiveBench's 12 test traces scored leave-one-t
 (`data/new_traces/dev`, the set we chose by; `held` is printed only with --held, for the
 final report) scored by a gate fitted on all 16 annotated traces. No gate is ever fitted
 on a new trace. Timing figures: F1, balanced accuracy, AUC, share of events opened.
-With --train-traces every gate is also fitted on the 24 hand-labelled training traces
+With --train-traces every gate is also fitted on the 48 hand-labelled training traces
 (`proactive/gate/train_traces`), as the shipped gate is; they are never scored.
 
     .venv/bin/python bench/gate_choice.py [--held] [--train-traces] [--blocks signals,keywords]

@@ -35,7 +35,7 @@ TEXTS = [
     "Firefox: reading Django docs on migrations",
     "VS Code: billing/admin.py, registering Invoice",
 ]
-#: One answer per shown offer: accepted and dismissed ones become rows, ignored ones lines "(no answer)".
+#: One answer per shown offer: accepted and dismissed ones become rows, ignored ones stay out of the log.
 ANSWERS = ["accept", "dismiss", "ignore", "dismiss", "accept", "ignore", "accept", "dismiss"]
 
 
@@ -94,9 +94,9 @@ def test_kto_rows_are_the_writers_prompt_at_that_moment(tmp_path: Path, state_ho
     agent, answers = _fill(tmp_path, max_history=200)
     rows = _export(tmp_path)
     _check(rows, agent, answers)
-    # The earlier offers with their answers are in the log the writer read (the last row sees them all).
+    # The earlier answered offers are in the log the writer read (the last row sees them all); ignored ones not.
     last = rows[-1]["prompt"][1]["content"]
-    assert "(they accepted it)" in last and "(they dismissed it)" in last and "(no answer)" in last
+    assert "(they accepted it)" in last and "(they dismissed it)" in last and "(no answer)" not in last
 
 
 def test_kto_rows_follow_the_loops_history_window(tmp_path: Path, state_home: Path) -> None:

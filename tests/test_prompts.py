@@ -11,7 +11,7 @@ import pytest
 import proactive
 from proactive.gate.llm_gate import gate_messages
 from proactive.prompts import FOLDER, environment, render
-from proactive.types import Event, Observation, Proposal
+from proactive.types import Event, Judgement, Observation, Proposal
 
 
 def test_a_missing_variable_fails_loudly() -> None:
@@ -32,14 +32,16 @@ def test_gate_and_judge_prompts_render_exactly_as_written() -> None:
         Event(time="2024-06-03 01:26:37", text="Opens a.py"),
         Event(time="2024-06-03 01:27:05", text="Runs the tests"),
     ]
-    observation = Observation(history=events, previous=[Proposal(task="Explain a.py")], feedback=[None])
+    observation = Observation(
+        history=events, previous=[Proposal(task="Explain a.py")], feedback=[Judgement(accepted=False)]
+    )
     gate_system, gate_user = gate_messages(observation)
     assert gate_system == {"role": "system", "content": render("offer_system.j2").strip()}
     assert gate_user["role"] == "user"
     assert gate_user["content"] == (
         "Recent activity:\n"
         "[01:26:37] Opens a.py\n"
-        '    you offered: "Explain a.py" (no answer)\n'
+        '    you offered: "Explain a.py" (they dismissed it)\n'
         "[01:27:05] Runs the tests\n\n"
         "Should you speak up right now? Answer yes or no."
     )

@@ -17,7 +17,7 @@ After the model answers, checks can turn the answer into a *decline* (silence, t
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
 `COPY_WORDS` words of its own prompt; it names nothing from the last `GROUNDING_EVENTS`
-events (a stock phrase); it retells `ECHO_WORDS` words of an event; it repeats an offer the
+events (a stock phrase); most of it retells an event (`ECHO_SHARE`); it repeats an offer the
 person dismissed.
 
 An offer that repeats one made within `REPEAT_EVENTS` events and still unanswered *stands
@@ -63,8 +63,12 @@ UI_STEPS = frozenset({
 })  # fmt: skip
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
-#: A task sharing this many consecutive words with a recent event retells it.
-ECHO_WORDS = 8
+#: A task whose longest run of words shared with a recent event is this share of its words
+#: (and at least `ECHO_MIN_WORDS` words) retells the event. A share, not a fixed run: "Write a
+#: Rust function to borrow two fields of self mutably at the same time" offers to do what the
+#: person searched for (10 of its 15 words are the query), and a fixed 8-word run refused it.
+ECHO_SHARE = 0.75
+ECHO_MIN_WORDS = 4
 MAX_TASK_CHARS = 110
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
@@ -139,10 +143,27 @@ def copies_prompt(task: str, shingles: set[tuple[str, ...]] | None = None) -> bo
     return bool(_shingles(task, COPY_WORDS) & (shingles if shingles is not None else prompt_shingles()))
 
 
+def _longest_shared_run(words: list[str], other: list[str]) -> int:
+    """Length of the longest run of consecutive words that `words` and `other` share."""
+    best = 0
+    previous = [0] * (len(other) + 1)
+    for word in words:
+        current = [0] * (len(other) + 1)
+        for j, candidate in enumerate(other, start=1):
+            if word == candidate:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best
+
+
 def echoes_activity(task: str, recent: list[Event]) -> bool:
-    """True when the task repeats `ECHO_WORDS` consecutive words of a recent event (it retells, not offers)."""
-    events = set().union(*(_shingles(event.text, ECHO_WORDS) for event in recent)) if recent else set()
-    return bool(_shingles(task, ECHO_WORDS) & events)
+    """True when most of the task is a run of words of a recent event (it retells, not offers)."""
+    words = [w.lower() for w in _WORD.findall(task)]
+    needed = max(ECHO_MIN_WORDS, ECHO_SHARE * len(words))
+    return any(
+        _longest_shared_run(words, [w.lower() for w in _WORD.findall(event.text)]) >= needed for event in recent
+    )
 
 
 def similar(a: str, b: str) -> bool:

@@ -13,10 +13,9 @@ How the moment is rebuilt from the log: `history` is the history the store kept 
 proposal (redacted, as the person's log keeps it). The earlier offers are the proposals shown
 earlier in the same session: each is put under the event it followed, found by lining its own
 history up with this one (so the loop's `max_history` window, which drops the oldest events,
-is followed), with "they accepted it" / "they dismissed it" / "no answer" as the loop fed
-them back. Offers the agent made but the loop held back (attention cap, snooze, a repeat, the
-per-person learner) were never logged; the writer saw them as "(no answer)" lines, so rows
-after such a moment miss those lines.
+is followed), with "they accepted it" / "they dismissed it" as the loop fed them back. An
+offer nobody answered (ignored, or held back by the loop: attention cap, snooze, a repeat, the
+per-person learner) is not in the writer's log (`prompts/activity.py`), so rows match it.
 """
 
 from __future__ import annotations

@@ -58,9 +58,11 @@ def activity_lines(observation: Observation, start: int | None = None) -> list[s
         lines.append(f"[{_clock(history[index])}] {' '.join(history[index].text.split())}")
         if index < len(observation.previous) and index < len(history) - 1:
             earlier = observation.previous[index]
-            # A standing repeat is the offer of an earlier line again: listed once.
-            if not earlier.is_silence and earlier.repeats is None:
-                feedback = observation.feedback[index] if index < len(observation.feedback) else None
+            feedback = observation.feedback[index] if index < len(observation.feedback) else None
+            # A standing repeat is the offer of an earlier line again: listed once. An offer
+            # nobody answered is left out: the writer copied it onto later moments instead of
+            # reading the new event (new traces' dev set: see docs/agent.md).
+            if not earlier.is_silence and earlier.repeats is None and feedback is not None:
                 lines.append(f'    you offered: "{earlier.task}" ({_answer_word(feedback)})')
     return lines
 
