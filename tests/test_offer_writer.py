@@ -70,6 +70,9 @@ def test_a_task_that_retells_the_activity_is_not_an_offer() -> None:
     searched = _events("Searched 'rust how to borrow two fields of self mutably at the same time'")
     assert not echoes_activity("Write a Rust function to borrow two fields of self mutably at the same time", searched)
     assert echoes_activity("rust how to borrow two fields of self mutably", searched)
+    assert echoes_activity("search 'rust how to borrow two fields of self mutably'", searched)
+    conflict = _events("shell: git rebase origin/main -> CONFLICT (content): Merge conflict in internal/httpclient/client.go")
+    assert not echoes_activity("resolve the merge conflict in internal/httpclient/client.go", conflict)
 
 
 def test_the_activity_log_only_grows_so_the_kv_prefix_is_reused() -> None:

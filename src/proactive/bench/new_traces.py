@@ -12,7 +12,8 @@ their figures say how an agent carries over to a person's own activity:
   offers: an unanswered offer said again while it stands (`Proposal.repeats`) is the same
   offer, not another task, and `standing` counts those repeats;
 - prompt copies: share of tasks holding `COPY_WORDS` consecutive words of the writer's prompt;
-- seconds per offer: the agent's time at events where it spoke (median, p95).
+- seconds per offer: the agent's time at events where it spoke (median, p95), over the offers
+  whose answer was not read from the response cache (`timed_offers`).
 
 Each event is appended to `records/<trace>.jsonl` as it finishes (the bench's record
 log), so a stopped run resumes where it stopped; a folder holding other settings is refused.
@@ -136,7 +137,8 @@ def score_new_traces(traces: Sequence[LabelledTrace], records: dict[str, list[Ev
             names_object(r.proposal.task or "", lt.objects[r.index])
             for lt, rs in pairs for r in rs if lt.help_needed[r.index] and not r.proposal.is_silence
         ]  # fmt: skip
-        seconds = [r.agent_seconds for _, rs in pairs for r in rs if not r.proposal.is_silence]
+        # An answer from the response cache took no model time: such offers are not timed.
+        seconds = [r.agent_seconds for _, rs in pairs for r in rs if not r.proposal.is_silence and not r.cached]
         report[name] = {
             "events": len(need),
             "need": int(sum(need)),
@@ -150,6 +152,7 @@ def score_new_traces(traces: Sequence[LabelledTrace], records: dict[str, list[Ev
             "prompt_copies": float(np.mean([copies_prompt(t, shingles) for t in tasks])) if tasks else 0.0,
             "seconds_per_offer_median": float(np.median(seconds)) if seconds else 0.0,
             "seconds_per_offer_p95": float(np.percentile(seconds, 95)) if seconds else 0.0,
+            "timed_offers": len(seconds),
         }
     return report
 
