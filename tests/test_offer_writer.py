@@ -65,13 +65,12 @@ def test_a_task_that_retells_the_activity_is_not_an_offer() -> None:
     recent = _events("I threw the lot away with git checkout src/editor.rs and just sat looking at apply_brush.")
     assert echoes_activity("throw the lot away with git checkout src/editor.rs and just sat", recent)
     assert not echoes_activity("Show how to split the borrow of self in apply_brush", recent)
-    # A short copy is a retelling too; an offer to do what they searched for is not.
-    assert echoes_activity("git checkout src/editor.rs", recent)
+    # An offer to do what they searched for is not a retelling, short or long.
     searched = _events("Searched 'rust how to borrow two fields of self mutably at the same time'")
     assert not echoes_activity("Write a Rust function to borrow two fields of self mutably at the same time", searched)
-    assert echoes_activity("rust how to borrow two fields of self mutably", searched)
-    assert echoes_activity("search 'rust how to borrow two fields of self mutably'", searched)
-    conflict = _events("shell: git rebase origin/main -> CONFLICT (content): Merge conflict in internal/httpclient/client.go")
+    assert not echoes_activity("Borrow two fields of self mutably", searched)
+    assert echoes_activity("search rust how to borrow two fields of self mutably at the same time", searched)
+    conflict = _events("git rebase origin/main -> CONFLICT (content): Merge conflict in internal/httpclient/client.go")
     assert not echoes_activity("resolve the merge conflict in internal/httpclient/client.go", conflict)
 
 

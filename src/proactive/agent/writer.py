@@ -17,7 +17,7 @@ After the model answers, checks can turn the answer into a *decline* (silence, t
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
 `COPY_WORDS` words of its own prompt; it names nothing from the last `GROUNDING_EVENTS`
-events (a stock phrase); it retells an event (`ECHO_SHARE`, `ECHO_SPARE_WORDS`); it repeats an offer the
+events (a stock phrase); it retells an event (`ECHO_WORDS`, `ECHO_SHARE`); it repeats an offer the
 person dismissed.
 
 An offer that repeats one made within `REPEAT_EVENTS` events and still unanswered *stands
@@ -63,14 +63,14 @@ UI_STEPS = frozenset({
 })  # fmt: skip
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
-#: A task retells a recent event when its longest run of words shared with the event (at least
-#: `ECHO_MIN_WORDS`) leaves at most `ECHO_SPARE_WORDS` of its words out ("search 'python csv utf-8
-#: byte 0xe9 error'"), or covers `ECHO_SHARE` of them. Not a fixed run: "Write a Rust function to
-#: borrow two fields of self mutably at the same time" (10 of 15 words are their query) and
-#: "resolve the merge conflict in internal/httpclient/client.go" offer work on what the event names.
-ECHO_SHARE = 0.85
-ECHO_SPARE_WORDS = 1
-ECHO_MIN_WORDS = 4
+#: A task retells a recent event when it shares a run of at least `ECHO_WORDS` words with the
+#: event and that run is `ECHO_SHARE` of the task ("Now it was E0502 again in the same function
+#: ..."). Both, not a fixed run alone: "Write a Rust function to borrow two fields of self mutably
+#: at the same time" (a 10-word run of their query, 10 of 15 words) offers to do what they looked
+#: for. Not the share alone: short tasks made of the query ("Split a string in Ruby") were offers
+#: on ProactiveBench, and declining them there cut the agent's speaking from 27% to 17%.
+ECHO_WORDS = 8
+ECHO_SHARE = 0.75
 MAX_TASK_CHARS = 110
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
@@ -162,7 +162,7 @@ def _longest_shared_run(words: list[str], other: list[str]) -> int:
 def echoes_activity(task: str, recent: list[Event]) -> bool:
     """True when most of the task is a run of words of a recent event (it retells, not offers)."""
     words = [w.lower() for w in _WORD.findall(task)]
-    needed = max(ECHO_MIN_WORDS, min(ECHO_SHARE * len(words), len(words) - ECHO_SPARE_WORDS))
+    needed = max(ECHO_WORDS, ECHO_SHARE * len(words))
     return any(
         _longest_shared_run(words, [w.lower() for w in _WORD.findall(event.text)]) >= needed for event in recent
     )
