@@ -42,6 +42,7 @@ def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path
     assert figures["events"] == 10 and figures["need"] == 3 and figures["spoke"] == 10
     assert figures["recall"] == 1.0 and figures["f1"] == pytest.approx(figures["always_f1"])
     assert figures["grounded"] == 0.0  # the generic offer names nothing
+    assert figures["timed_offers"] == 10  # no model, no response cache: every offer is timed
     records = sorted((out / "records").glob("*.jsonl"))
     before = [p.read_bytes() for p in records]
     again = runner.invoke(app, args)

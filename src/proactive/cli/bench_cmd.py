@@ -245,7 +245,9 @@ def new_traces_command(
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")
     for name, figures in report.items():
-        table.add_row(name, *(f"{figures[c]:.3f}" if isinstance(figures[c], float) else str(figures[c])
-                              for c in columns))  # fmt: skip
+        cells = [f"{figures[c]:.3f}" if isinstance(figures[c], float) else str(figures[c]) for c in columns]
+        if not figures.get("timed_offers"):
+            cells[-1] = "- (cached)"  # every offer's answer came from the response cache: no model time
+        table.add_row(name, *cells)
     Console(width=200).print(table)
     console.print(f"wrote {path}")
