@@ -24,7 +24,7 @@ An offer that repeats one made within `REPEAT_EVENTS` events and still unanswere
 again*: the proposal is that earlier task word for word, with `Proposal.repeats` naming its
 event. Where nobody answers (the bench) the offer is still in front of the person, so the
 moment is not a silence; the live assistant has already shown it and had its answer, and
-never shows a repeat twice (`assist/loop.py`). The activity log lists the offer once.
+never shows a repeat twice (`assist/loop.py`). The activity log lists only answered offers.
 
 Speed: the prompt is [system][activity lines ... question], the question restating the
 latest event. Activity lines are only ever appended (the window moves in steps of

@@ -32,9 +32,7 @@ def _clock(event: Event) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%H:%M:%S")
 
 
-def _answer_word(judgement: Judgement | None) -> str:
-    if judgement is None:
-        return "no answer"
+def _answer_word(judgement: Judgement) -> str:
     return "they accepted it" if judgement.accepted else "they dismissed it"
 
 
