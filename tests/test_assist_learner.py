@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from proactive.assist.learner import Offer, PersonalLearner, load_learner, save_learner
+from proactive.assist.learner import HALF_LIFE_DAYS, Offer, PersonalLearner, load_learner, save_learner
 from proactive.assist.store import AssistStore
 from proactive.bench.personal_sim import OfferMoment, arm_totals, replay, run_personas
 from proactive.bench.personas import PERSONAS
@@ -43,13 +44,27 @@ def test_a_closed_door_is_tried_again_and_can_reopen() -> None:
     for minute in range(4):
         learner.record(_at(WRITING, minute), "dismissed")
     assert learner.probability(WRITING) < learner.state.target
-    # Thompson draws: still shown now and then (a mean-based rule would never show it again) ...
-    shown = sum(learner.decide(_at(WRITING, 10)) for _ in range(400))
-    assert 0 < shown < 200
+    # Thompson draws: still shown now and then (a mean-based rule would never show it again),
+    # rarely the same day, more often once the evidence has faded for weeks ...
+    same_day = sum(learner.decide(_at(WRITING, 10)) for _ in range(2000))
+    weeks_later = sum(learner.decide(_at(WRITING, 10 + 4 * 7 * 1440)) for _ in range(2000))
+    assert 0 < same_day < 40
+    assert weeks_later > 3 * same_day
     # ... and accepts there move it back above the target.
     for minute in range(8):
-        learner.record(_at(WRITING, 20 + minute), "accepted")
+        learner.record(_at(WRITING, 4 * 7 * 1440 + 20 + minute), "accepted")
     assert learner.probability(WRITING) > learner.state.target
+
+
+def test_evidence_fades_towards_the_prior_and_never_below_it() -> None:
+    learner = PersonalLearner.fresh(BASE, seed=3)
+    prior = np.asarray(learner.state.precision)
+    for minute in range(5):
+        learner.record(_at(SEARCH, minute), "accepted")
+    now = np.asarray(learner.state.precision)
+    week = learner.precision_at(60.0 * 4 + HALF_LIFE_DAYS * 86400)
+    assert np.allclose(week - prior, (now - prior) / 2)
+    assert (learner.precision_at(1e12) >= prior - 1e-12).all()
 
 
 def test_ignored_is_no_evidence_by_default_and_a_weak_no_when_asked() -> None:
@@ -66,10 +81,14 @@ def test_ignored_is_no_evidence_by_default_and_a_weak_no_when_asked() -> None:
 
 
 def _synthetic_day() -> list[OfferMoment]:
-    """Two traces of writing, browsing and coding moments in turn, one a minute; annotators accept 3 in 4."""
+    """Two traces of writing, browsing and coding moments in turn, one a minute; annotators accept 3 in 4.
+
+    Every kind of offer comes in every situation (kind changes every third moment), so a learner
+    can tell a person who minds the kind from one who minds the situation."""
     moments = []
     for i in range(240):
-        situation, kind = [("writing", "write"), ("browsing", "search"), ("coding", "code")][i % 3]
+        situation = ("writing", "browsing", "coding")[i % 3]
+        kind = ("write", "search", "code", "explain")[(i // 3) % 4]
         moments.append(OfferMoment(
             trace=f"t{i // 120}", index=i % 120, now=60.0 * i, gate_probability=BASE + 0.05, base=BASE,
             situation=situation, kind=kind, annotators_accept=i % 4 != 0, hours=2.0,

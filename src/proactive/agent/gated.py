@@ -16,16 +16,26 @@ first use: `gate/default.py`).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from proactive.agent.base import AgentConfig, AgentStep, Observation
-from proactive.agent.writer import OfferWriter, proposal_of
+from proactive.agent.writer import OfferWriter, WrittenOffer, proposal_of
 from proactive.errors import UserError
 from proactive.gate.base import Gate
 from proactive.gate.threshold import UserThreshold
-from proactive.models.base import shared_model
+from proactive.models.base import Usage, shared_model
 from proactive.types import Proposal
 
 #: Generation cap of the writer: a JSON object with one short task line.
 WRITER_MAX_TOKENS = 48
+
+
+class Writer(Protocol):
+    """What the gate hands an open moment to: `OfferWriter`, or a writer-free stand-in (evaluation)."""
+
+    async def write(self, observation: Observation) -> WrittenOffer: ...
+
+    async def prefill(self, observation: Observation) -> Usage | None: ...
 
 
 class GatedAgent:
@@ -33,19 +43,23 @@ class GatedAgent:
 
     name = "gated"
 
-    def __init__(self, gate: Gate, config: AgentConfig, prefill: bool = True) -> None:
+    def __init__(
+        self, gate: Gate, config: AgentConfig, prefill: bool = True, writer: Writer | None = None, name: str = "gated"
+    ) -> None:
         self.gate = gate
         self.config = config
+        self.name = name
         #: Evaluate the writer's prompt as events arrive (while silent), so an offer only
         #: costs its own question and answer (about 2 s instead of 5-15 s on the 1.5B).
         self.prefill = prefill
         #: Per-user threshold; the live assistant calls `user_threshold.record(outcome)`.
         self.user_threshold = UserThreshold(base=gate.threshold)
-        self._writer: OfferWriter | None = None
+        #: Given: used as is (e.g. the writer-free `candidates` agent of `assist simulate`).
+        self._writer: Writer | None = writer
         self.writer_calls = 0
         self.declined = 0
 
-    def _writer_for(self) -> OfferWriter:
+    def _writer_for(self) -> Writer:
         if self._writer is None:
             if not self.config.model:
                 raise UserError(
@@ -62,7 +76,7 @@ class GatedAgent:
         probability = await self.gate(observation)
         if not self.user_threshold.opens(probability):
             usage = None
-            if self.prefill and self.config.model:
+            if self.prefill and (self.config.model or self._writer is not None):
                 # Its tokens are real work: counted, so the bench's token floor includes them.
                 usage = await self._writer_for().prefill(observation)
             return AgentStep(proposal=Proposal(task=None, gate_probability=probability), usage=usage)
@@ -80,7 +94,8 @@ class GatedAgent:
         """One line for the run report: which gate, and whether it saw the scored trace."""
         note = getattr(self.gate, "provenance", None)
         where = str(note) if note else f"gate {self.gate.name}"
-        return f"{where}; writer {self.config.model} declined {self.declined} of {self.writer_calls} openings"
+        writer = self.config.model or type(self._writer).__name__
+        return f"{where}; writer {writer} declined {self.declined} of {self.writer_calls} openings"
 
     def close(self) -> None:
         """Nothing to hand back: the writer's model is shared through the model layer."""

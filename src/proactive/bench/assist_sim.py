@@ -26,16 +26,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from proactive.agent.base import Agent, AgentConfig, AgentStep, Observation, get_agent
+from proactive.agent.base import Agent, AgentConfig, Observation, get_agent
+from proactive.agent.gated import GatedAgent
+from proactive.agent.writer import WrittenOffer
 from proactive.assist.attention import Attention
 from proactive.assist.loop import Answer, AssistLoop, StepResult, trace_moments
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import load_trace_file
 from proactive.errors import UserError
-from proactive.gate.base import Gate
 from proactive.gate.choose import choose_gate
 from proactive.gate.threshold import Outcome, UserThreshold
 from proactive.judge.base import Judge
+from proactive.models.base import Usage
 from proactive.types import Proposal, Trace, silence_form
 
 GAP_BETWEEN_TRACES = 300.0
@@ -49,28 +51,24 @@ class FixedThreshold(UserThreshold):
         return self.effective
 
 
-class CandidateAgent:
-    """Writer-free agent: the gate decides when; the task is the event's first candidate (label-blind)."""
+class CandidateWriter:
+    """Writer-free stand-in for the offer writer: the event's first released candidate (label-blind).
 
-    name = "candidates"
+    `GatedAgent` runs its own gate step in front of it, so the `candidates` agent decides *when*
+    exactly as the deployed agent does."""
 
-    def __init__(self, gate: Gate, trace: Trace) -> None:
-        self.gate = gate
+    def __init__(self, trace: Trace) -> None:
         self.trace = trace
-        self.user_threshold = UserThreshold(base=gate.threshold)
 
-    async def __call__(self, observation: Observation) -> AgentStep:
-        probability = await self.gate(observation)
-        if not self.user_threshold.opens(probability):
-            return AgentStep(proposal=Proposal(task=None, gate_probability=probability))
+    async def write(self, observation: Observation) -> WrittenOffer:
         index = len(observation.history) - 1
         options = self.trace.candidates[index] if index < len(self.trace.candidates) else []
         if not options:
-            silent = Proposal(task=None, gate_probability=probability, thoughts="gate open, no candidate")
-            return AgentStep(proposal=silent)
-        return AgentStep(
-            proposal=Proposal(task=options[0], gate_probability=probability, purpose="first released candidate")
-        )
+            return WrittenOffer(task=None, declined="no released candidate at this event")
+        return WrittenOffer(task=options[0])
+
+    async def prefill(self, observation: Observation) -> Usage | None:
+        return None
 
 
 class SimulatedPerson:
@@ -191,7 +189,7 @@ def _agent_for(trace: Trace, agent: str, gate: str, model: str | None) -> Agent:
     # Evaluation code: the trace's gate is the one fitted without it (the agent never sees the key).
     chosen = choose_gate(gate, model, None, trace_key_of_events(trace.events), allow_seen=False)
     if agent == "candidates":
-        return CandidateAgent(chosen, trace)
+        return GatedAgent(chosen, config, prefill=False, writer=CandidateWriter(trace), name="candidates")
     if agent == "gated":
         if not model:
             raise UserError("simulate --agent gated needs --model (e.g. local/qwen2.5-coder-0.5b)")

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from proactive.assist.context import offer_kind, situation_of
-from proactive.assist.learner import GATE_FLOOR, LearnerState, Offer, PersonalLearner, describe
+from proactive.assist.learner import GATE_FLOOR, LearnerState, Offer, PersonalLearner, describe, logit
 from proactive.bench.personas import PERSONAS, Persona
 from proactive.data.labels import trace_key_of_events
 from proactive.judge.base import Judge
@@ -34,7 +34,10 @@ from proactive.types import Observation, Proposal, Trace
 ARMS = ("off", "on", "on, ignored = weak no")
 WEAK_NO = 0.3
 BOOTSTRAP = 2000
-GAP = 0.15  # P(liked probe) − P(disliked probe) at which a preference counts as learned
+#: logit P(liked probe) − logit P(disliked probe) at which a preference counts as learned (odds x2.7).
+#: In log-odds, not probability: a learner that has learned to avoid a whole situation puts both
+#: probes near 0 there, and a probability gap would read that as "not learned".
+GAP = 1.0
 
 
 class OfferMoment(BaseModel):
@@ -108,7 +111,7 @@ def _gap(learner: PersonalLearner, persona: Persona, now: float) -> float:
     (s1, k1), (s2, k2) = persona.probes
     base = learner.state.base
     liked = learner.probability(Offer(gate_probability=base, situation=s1, kind=k1, now=now))
-    return liked - learner.probability(Offer(gate_probability=base, situation=s2, kind=k2, now=now))
+    return logit(liked) - logit(learner.probability(Offer(gate_probability=base, situation=s2, kind=k2, now=now)))
 
 
 def replay(moments: Sequence[OfferMoment], persona: Persona, seed: int, arm: str
@@ -140,12 +143,15 @@ def replay(moments: Sequence[OfferMoment], persona: Persona, seed: int, arm: str
     return cells, (learner.state if learner else None), learned_at
 
 
-def run_personas(moments: Sequence[OfferMoment], seeds: Sequence[int]) -> PersonalReport:
+def run_personas(
+    moments: Sequence[OfferMoment], seeds: Sequence[int],
+    personas: Sequence[Persona] = PERSONAS, arms: Sequence[str] = ARMS,
+) -> PersonalReport:  # fmt: skip
     """Every persona × seed × arm over the day."""
     merged: dict[tuple[str, str, str], Cell] = {}
     profiles = []
-    for persona in PERSONAS:
-        for arm in ARMS:
+    for persona in personas:
+        for arm in arms:
             took: list[int | None] = []
             words: list[str] = []
             for seed in seeds:
