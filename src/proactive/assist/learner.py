@@ -226,8 +226,12 @@ def describe(state: LearnerState) -> list[str]:
         counted = "not counted as a no" if weight == 0 else f"each counted as {weight:g} of a no"
         lines.append(f"{ignored} offers went unanswered ({counted})")
     learner = PersonalLearner(state)
-    keen = [s for s in SITUATION_NAMES if learner.weight(f"situation:{s}") > 0.5]
-    shy = [s for s in SITUATION_NAMES if learner.weight(f"situation:{s}") < -0.5]
+    # Only situations with two answers or more: one answer moves a weight far (prior variance 4),
+    # and "I offer more in the terminal" after a single accept says more than was learned.
+    seen = [s for s in SITUATION_NAMES if s in state.by_situation
+            and state.by_situation[s].accepted + state.by_situation[s].dismissed >= 2]  # fmt: skip
+    keen = [s for s in seen if learner.weight(f"situation:{s}") > 0.5]
+    shy = [s for s in seen if learner.weight(f"situation:{s}") < -0.5]
     if keen:
         lines.append("so I offer more " + ", ".join(SITUATION_WORDS[s] for s in keen))
     if shy:
