@@ -64,6 +64,7 @@ class Cell(BaseModel):
     accepted: int = 0
     dismissed: int = 0
     ignored: int = 0
+    unwanted: int = Field(default=0, description="Shown offers of a kind or situation the person minds.")
     hours: float = 0.0
 
 
@@ -135,6 +136,7 @@ def replay(moments: Sequence[OfferMoment], persona: Persona, seed: int, arm: str
             continue
         answer = persona.answer(seed, m.trace, m.index, m.situation, m.kind, m.annotators_accept)
         cell.shown += 1
+        cell.unwanted += persona.unwanted(m.situation, m.kind)
         setattr(cell, answer, getattr(cell, answer) + 1)
         if learner is not None:
             learner.record(offer, answer)
@@ -162,7 +164,7 @@ def run_personas(
                 for cell in cells.values():
                     total = merged.setdefault((persona.name, cell.trace, arm),
                                               Cell(persona=persona.name, trace=cell.trace, arm=arm))  # fmt: skip
-                    for field in ("shown", "accepted", "dismissed", "ignored", "hours"):
+                    for field in ("shown", "accepted", "dismissed", "ignored", "unwanted", "hours"):
                         setattr(total, field, getattr(total, field) + getattr(cell, field))
             if arm != "off":
                 profiles.append(Profile(persona=persona.name, arm=arm, words=words, answers_to_learn=took))
@@ -201,17 +203,25 @@ def arm_totals(report: PersonalReport, arm: str, persona: str | None = None) -> 
     return sum(c.accepted for c in cells) / max(1, shown), shown / max(1e-9, sum(c.hours for c in cells)), shown
 
 
+def unwanted_share(report: PersonalReport, arm: str, persona: str | None = None) -> float:
+    """Share of shown offers that were of a kind or situation the person minds."""
+    cells = [c for c in report.cells if c.arm == arm and persona in (None, c.persona)]
+    return sum(c.unwanted for c in cells) / max(1, sum(c.shown for c in cells))
+
+
 def format_personal(report: PersonalReport) -> str:
     """The per-person table (off vs on), the pooled ratios, and each learned profile in words."""
     lines = [f"{len(report.traces)} traces, seeds {report.seeds}, personas {', '.join(p.name for p in PERSONAS)}",
-             "| person | arm | accepted share | offers/h | shown | accepted share × [95%] | offers/h × [95%] |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             "| person | arm | accepted share | offers/h | shown | unwanted kind | accepted share × [95%] "
+             "| offers/h × [95%] |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for persona in [*(p.name for p in PERSONAS), None]:
         for arm in ARMS:
             share, rate, shown = arm_totals(report, arm, persona)
             ratio = ["", ""] if arm == "off" else [
                 f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]" for v in compare(report, arm, persona).values()]  # fmt: skip
-            cells = f"{share:.1%} | {rate:.1f} | {shown} | {ratio[0]} | {ratio[1]}"
+            unwanted = unwanted_share(report, arm, persona)
+            cells = f"{share:.1%} | {rate:.1f} | {shown} | {unwanted:.0%} | {ratio[0]} | {ratio[1]}"
             lines.append(f"| {persona or 'all'} | {arm} | {cells} |")
     for profile in report.profiles:
         took = ", ".join("never" if n is None else str(n) for n in profile.answers_to_learn)

@@ -47,6 +47,13 @@ class Persona:
             return max(base, self.liked_floor)
         return base * self.other_factor
 
+    def unwanted(self, situation: str, kind: str) -> bool:
+        """An offer this person's stated preference turns down (a kind or situation they mind)."""
+        if situation in self.hated_situations:
+            return True
+        liked = self.liked_situations or self.liked_kinds
+        return bool(liked) and situation not in self.liked_situations and kind not in self.liked_kinds
+
     def answer(
         self, seed: int, trace: str, index: int, situation: str, kind: str, annotators_accept: bool
     ) -> PersonaAnswer:
