@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from proactive.gate.signals import SIGNAL_NAMES, signal_features
+from proactive.gate.signals import POSITION_CAP, SESSION_BREAK_S, SIGNAL_NAMES, session_position, signal_features
 from proactive.types import Event
 
 
@@ -77,3 +77,49 @@ def test_a_long_dwell_relative_to_the_persons_own_pace() -> None:
 def test_calm_moments_are_marked_unless_something_goes_wrong() -> None:
     assert _signal(_history("Put on a lo-fi playlist in Spotify"), "calm_now") == 1.0
     assert _signal(_history("Spotify shows an error: playback failed"), "calm_now") == 0.0
+
+
+def test_position_counts_the_session_not_the_whole_day() -> None:
+    texts = [f"Edited paragraph {i} of notes.md" for i in range(40)]
+    early = _history(*texts[:4])
+    day = _history(*texts)
+    assert session_position(early) == 3
+    # A day-long history reads like the longest histories the gate was fitted on, not beyond them.
+    assert session_position(day) == POSITION_CAP
+    assert _signal(day, "position_log") == pytest.approx(np.log1p(POSITION_CAP))
+    # After a break the session starts again.
+    gaps = [30.0] * 30 + [SESSION_BREAK_S + 1.0] + [30.0] * 2
+    resumed = _history(*texts[:34], gaps=gaps)
+    assert session_position(resumed) == 2
+
+
+def test_a_day_long_history_does_not_open_the_default_gate_everywhere() -> None:
+    """The live loop keeps the whole day; replayed as one day our new traces must open it about as often
+    as trace by trace (before the cap: 212 of 224 events against 74)."""
+    import asyncio
+    from pathlib import Path
+
+    from proactive.data.labelled import load_labelled_traces
+    from proactive.gate.base import build_gate
+    from proactive.types import AgentConfig, Observation
+
+    root = Path(__file__).resolve().parents[1] / "data" / "new_traces"
+    traces = [t.trace for part in ("dev", "held") for t in load_labelled_traces(root / part)]
+    gate = build_gate(AgentConfig(gate="default"))
+
+    async def opened() -> tuple[int, int]:
+        day: list[Event] = []
+        whole = alone = 0
+        clock = float(traces[0].events[0].seconds or 0.0)
+        for trace in traces:
+            start = trace.events[0].seconds or 0.0
+            for index, event in enumerate(trace.events):
+                at = clock + (event.seconds or start) - start
+                day.append(event.model_copy(update={"time": str(at)}))
+                whole += await gate(Observation(history=list(day[-200:]))) >= gate.threshold
+                alone += await gate(Observation(history=trace.events[: index + 1])) >= gate.threshold
+            clock = float(day[-1].seconds or 0.0) + 300.0
+        return whole, alone
+
+    whole, alone = asyncio.run(opened())
+    assert whole <= alone * 1.35, (whole, alone)
