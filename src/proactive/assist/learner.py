@@ -11,9 +11,10 @@ fades with a half-life of days (the precision decays towards the prior's).
 
 The decision draws one weight vector from the posterior (at `DRAW_SCALE` of its width) and
 shows the offer when the drawn P(accept) is at least `target`. Drawing, not using the mean,
-is what reopens a door closed too early: a situation dismissed a few times keeps a wide posterior and is tried again now
-and then, and an accept there moves it back. The prior mean makes the first decisions those
-of the gate at its base threshold (gate weight 1, bias logit(target), the rest 0).
+is what reopens a door closed too early: a situation dismissed a few times keeps a wide
+posterior and is tried again now and then, and an accept there moves it back. The prior mean
+makes the first decisions those of the gate at its base threshold (gate weight 1, bias
+logit(target), the rest 0).
 
 The state (`LearnerState`) is plain JSON, saved per person in the assistant's store.
 """
@@ -43,8 +44,8 @@ NAMES: tuple[str, ...] = (
 #: Prior variance per weight. The gate and bias are trusted; the situation and kind of offer are
 #: what a person's answers are about, so they move fast (a day brings only 20-30 answers); the
 #: timing inputs move only on strong evidence. Chosen on simulated people and seeds that the
-#: reported table does not use (`bench/learner_choice.py`): situation/kind variance 1 -> 4 and
-#: timing 1 -> 0.1 raised the tuning people's accepted share x1.18 -> x1.43 (with DRAW_SCALE).
+#: reported table does not use (`bench/learner_choice.py`; tuning people, half-width draws):
+#: situation/kind variance 1 -> 4 took their accepted share x1.44 -> x1.56, timing 1 -> 0.1 x1.49 -> x1.56.
 PRIOR_VARIANCE = {
     "bias": 0.5,
     "gate": 0.25,
@@ -53,8 +54,8 @@ PRIOR_VARIANCE = {
 }
 DEFAULT_VARIANCE = 1.0
 #: Thompson draws at half the posterior's width ("tempered"): full-width draws spend too many of
-#: a day's few offers exploring (tuning people: accepted share x1.24 at full width, x1.52 at half,
-#: x1.63 at 0.3; half is the widest that reached x1.5). Half width all but shuts a door within
+#: a day's few offers exploring (tuning people: accepted share x1.35 at full width, x1.46 at 0.7,
+#: x1.56 at half, x1.65 at 0.3; half is the widest that reached x1.5). Half width all but shuts a door within
 #: a day (four dismissals: shown 0.2% of the time), so evidence also fades (`HALF_LIFE_DAYS`).
 DRAW_SCALE = 0.5
 #: The evidence behind each weight halves every this many days (its precision decays towards the

@@ -73,7 +73,7 @@ WINDOW = 5
 #: long, and at most `POSITION_CAP` events. The gate was fitted on histories of at most 21 events
 #: (median 10); a live assistant's history runs all day, and counted whole it read as "very late
 #: in a session" at every event: our 224 new-trace events replayed as one day opened the gate at
-#: 212, against 74 trace by trace (now 93 and 80). The cap was chosen on our dev traces
+#: 212, against 74 trace by trace (now 100 and 80, the traces 5 minutes apart). The cap was chosen on our dev traces
 #: (`bench/gate_choice.py --train-traces`, dev F1 / BA: no position 0.575 / 0.698, cap 12
 #: 0.590 / 0.710, 16 0.561 / 0.687, 24 0.561 / 0.687, uncapped before 0.579 / 0.702).
 SESSION_BREAK_S = 30 * 60
