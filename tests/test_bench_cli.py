@@ -152,3 +152,18 @@ def test_torn_last_record_is_cut_and_appending_continues(tmp_path: Path) -> None
     assert [r.index for r in log.load()] == [0, 1, 2]
     log.append(EventRecord(index=3, time="3", event="e3", proposal=Proposal(task="x")))
     assert [r.index for r in log.load()] == [0, 1, 2, 3]
+
+
+def test_an_unfinished_baseline_run_is_named_so_in_the_report(
+    always_run: Path, bench_data: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(always_run, run)
+    manifest_path = run / "baselines" / "never" / "run.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(status="running", events_done=120)
+    manifest_path.write_text(json.dumps(manifest))
+    result = runner.invoke(app, ["bench", "score", str(run), "--data", str(bench_data), "--json", "--samples", "100"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout[result.stdout.index("{"):])
+    assert set(metrics["baselines"]) == {"never (unfinished: 120 of 233 events)"}

@@ -13,7 +13,7 @@ from proactive.errors import UserError
 from proactive.models import store
 from proactive.models.base import Message, get_model
 from proactive.models.cache import CachedModel, request_key
-from proactive.models.llama import LlamaModel, LlamaOptions
+from proactive.models.llama import DECODING, LlamaModel, LlamaOptions
 
 pytestmark = pytest.mark.llm
 SMALL = "smollm2-135m"
@@ -97,3 +97,29 @@ def test_a_file_changed_between_open_and_load_is_refused(state_home: Path, small
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     with pytest.raises(UserError, match="changed since"):
         asyncio.run(model.generate(PROMPT, max_tokens=4))
+
+
+def test_answers_decoded_from_their_opening_are_keyed_apart() -> None:
+    """A greedy one-text-field answer (the writer's) is decoded from its opening: its key says so;
+    other answers (several fields, or sampled) keep the keys they had."""
+    from pydantic import BaseModel
+
+    from proactive.agent.writer import WriterOffer
+
+    class Verdict(BaseModel):
+        accepted: bool
+        why: str
+
+    llama = LlamaModel(SMALL, LlamaOptions())
+    assert llama.answer_identity(WriterOffer, 0.0) == {"decoding": DECODING}
+    assert llama.answer_identity(WriterOffer, 0.7) == {} and llama.answer_identity(None, 0.0) == {}
+    assert llama.answer_identity(Verdict, 0.0) == {}
+    cached = CachedModel(llama, None, None)
+    whole = llama.cache_identity()
+    for schema, temperature, identity in [
+        (WriterOffer, 0.0, {**whole, "decoding": DECODING}),
+        (WriterOffer, 0.7, whole),
+        (Verdict, 0.0, whole),
+    ]:
+        expected = request_key(PROMPT, schema, temperature, 8, spec=llama.spec, identity=identity)
+        assert cached.key_for(PROMPT, schema, temperature, 8) == expected

@@ -60,6 +60,14 @@ def _describe(manifest: dict[str, Any] | None, source: Path) -> tuple[str, str]:
     return name, str(manifest.get("judge") or "none")
 
 
+def _baseline_name(name: str, manifest: dict[str, Any]) -> str:
+    """The baseline's row name; a baseline run that stopped early says so (its figures cover fewer events)."""
+    if manifest.get("status") == "finished":
+        return name
+    done, total = manifest.get("events_done"), manifest.get("events_total")
+    return f"{name} (unfinished: {done} of {total} events)"
+
+
 def _baseline_rows(
     source: Path, data: Path, book: LabelBook, samples: int, skip: str | None, covered: dict[str, int]
 ) -> list[ReportRow]:
@@ -71,7 +79,8 @@ def _baseline_rows(
         if (folder / MANIFEST).is_file():
             manifest = RunFolder(folder).read_manifest() or {}
             metrics = score_source(folder, data, samples)
-            rows.append(ReportRow(name=name, judge=str(manifest.get("judge") or "none"), metrics=metrics))
+            rows.append(ReportRow(name=_baseline_name(name, manifest), judge=str(manifest.get("judge") or "none"),
+                                  metrics=metrics))  # fmt: skip
         else:
             metrics = score_traces(baseline_scored(name, book, covered), load_splits(data), book, samples)
             rows.append(ReportRow(name=name, judge="none (labels only)", metrics=metrics))

@@ -9,7 +9,8 @@ The key holds everything that decides an answer: the request (messages, schema,
 temperature, max_tokens, choices, and the call's seed when one is given), the model
 spec, and the backend's `cache_identity()` when it has one: for `local/` the GGUF's
 verified sha256 (else its size and mtime_ns) and the options that change answers (n_ctx,
-n_batch, seed, max_string_length, the llama-cpp-python version). A model file replaced
+n_batch, seed, max_string_length, the llama-cpp-python version, and for answers it decodes
+from their opening, `answer_identity`'s decoding version). A model file replaced
 at the same path is a new key, never a stale answer. A call without a seed has the key
 it had before calls took one, so existing caches and replay files stay valid.
 
@@ -166,6 +167,21 @@ class CachedModel:
         # Asked per call: cheap (a stat at most) and never older than the backend's own view.
         return self.inner.cache_identity() if isinstance(self.inner, Identified) else None
 
+    def key_for(
+        self,
+        messages: Sequence[Message],
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        seed: int | None = None,
+    ) -> str:
+        """The cache key of a `generate` request to this backend."""
+        identity = self._identity()
+        answer_identity = getattr(self.inner, "answer_identity", None)
+        if identity is not None and callable(answer_identity):  # how this kind of answer is decoded
+            identity = {**identity, **answer_identity(schema, temperature)}
+        return request_key(messages, schema, temperature, max_tokens, spec=self.spec, identity=identity, seed=seed)
+
     def _generate_record(
         self,
         messages: Sequence[Message],
@@ -195,8 +211,7 @@ class CachedModel:
         seed: int | None = None,
     ) -> ChatResult:
         """Answer from the cache when this exact request was answered before, else ask the model."""
-        identity = self._identity()
-        key = request_key(messages, schema, temperature, max_tokens, spec=self.spec, identity=identity, seed=seed)
+        key = self.key_for(messages, schema, temperature, max_tokens, seed)
         stored = self.cache.get(key) if self.cache is not None else None
         if stored is not None:
             result = revive(stored, schema)

@@ -148,7 +148,11 @@ class LlamaModel:
         llama = inst.llama
         before = np.array(llama._input_ids, copy=True)
         try:
-            response = llama.create_chat_completion(messages=list(messages), **kwargs)
+            if "prompt" in kwargs:  # the prompt's tokens, rendered by `_prompt_with_opening`
+                response = llama.create_completion(**kwargs)
+                response["choices"][0]["message"] = {"content": response["choices"][0]["text"]}
+            else:
+                response = llama.create_chat_completion(messages=list(messages), **kwargs)
         except ValueError as exc:
             if "context window" in str(exc):
                 raise UserError(
@@ -168,6 +172,67 @@ class LlamaModel:
         inst.transcript = _transcript(messages) + str(response["choices"][0]["message"].get("content") or "")
         return response, usage
 
+    @staticmethod
+    def _prompt_with_opening(llama: Any, messages: Sequence[Message], opening: str) -> list[int] | None:
+        """The chat prompt's tokens with `opening` as the start of the model's turn, or None when this
+        model's chat format is not its own GGUF template (then the answer is generated whole).
+
+        Rendered as llama-cpp-python's chat handler renders it, so the tokens before the
+        opening are the ones `create_chat_completion` would evaluate (the KV cache is shared).
+        """
+        template = llama.metadata.get("tokenizer.chat_template")
+        if llama.chat_handler is not None or llama.chat_format != "chat_template.default" or not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def token_text(token: int) -> str:
+            return str(llama._model.token_get_text(token)) if token != -1 else ""
+
+        formatter = Jinja2ChatFormatter(
+            template=template, eos_token=token_text(llama.token_eos()), bos_token=token_text(llama.token_bos())
+        )
+        rendered = formatter(messages=list(messages))  # type: ignore[arg-type]  # our Message is its message dict
+        tokens = llama.tokenize((rendered.prompt + opening).encode(), add_bos=not rendered.added_special, special=True)
+        return [int(token) for token in tokens]
+
+    def _complete_greedy_schema(
+        self, inst: _Instance, messages: Sequence[Message], schema_json: dict[str, Any], **kwargs: Any
+    ) -> tuple[str, Usage]:
+        """A greedy grammar-constrained answer; for a one-text-field schema, from its opening on."""
+        from llama_cpp import LogitsProcessorList, StoppingCriteriaList
+
+        from proactive.models.greedy_grammar import GreedyGrammar, ValueClosed, opening_of, value_end
+
+        llama = inst.llama
+        opening = opening_of(schema_json)
+        prompt = self._prompt_with_opening(llama, messages, opening) if opening else None
+        if opening is None or prompt is None:
+            constrain = GreedyGrammar(llama, schema_json)
+            try:
+                processors = LogitsProcessorList([constrain])
+                response, usage = self._chat(inst, messages, logits_processor=processors, **kwargs)
+            finally:
+                constrain.close()
+            return str(response["choices"][0]["message"].get("content") or ""), usage
+        said = llama.tokenize(opening.encode(), add_bos=False, special=False)
+        constrain = GreedyGrammar(llama, schema_json, opening=said)
+        closed = ValueClosed(llama, constrain)
+        try:
+            _, usage = self._chat(
+                inst, messages, prompt=prompt, logits_processor=LogitsProcessorList([constrain]),
+                stopping_criteria=StoppingCriteriaList([closed]), **kwargs,
+            )  # fmt: skip
+        finally:
+            constrain.close()
+        value = closed.text()
+        end = value_end(value)
+        # Stopped at the value's last token, before evaluating it: that token is in `chosen`
+        # but not in llama.cpp's completion, so the answer and its token count come from `chosen`.
+        text = opening + (value[:end] + "}" if end is not None else value)
+        usage = usage.model_copy(update={"completion_tokens": len(constrain.chosen)})
+        inst.transcript = _transcript(messages) + text
+        return text, usage
+
     def _complete(
         self,
         messages: Sequence[Message],
@@ -180,25 +245,13 @@ class LlamaModel:
         # and an instance of the pool must not sample on with another call's seed.
         seed = self.options.seed if seed is None else seed
         kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}
-        greedy_schema = schema_json is not None and temperature == 0.0
-        if schema_json is not None and not greedy_schema:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema_json}
         with self._instance_for(messages) as inst:
-            if not greedy_schema:
-                response, usage = self._chat(inst, messages, **kwargs)
-            else:
+            if schema_json is not None and temperature == 0.0:
                 # The same grammar and the same greedy pick, checked on the best tokens first.
-                from llama_cpp import LogitsProcessorList
-
-                from proactive.models.greedy_grammar import GreedyGrammar
-
-                constrain = GreedyGrammar(inst.llama, schema_json or {})
-                try:
-                    response, usage = self._chat(
-                        inst, messages, logits_processor=LogitsProcessorList([constrain]), **kwargs
-                    )
-                finally:
-                    constrain.close()
+                return self._complete_greedy_schema(inst, messages, schema_json, **kwargs)
+            if schema_json is not None:
+                kwargs["response_format"] = {"type": "json_object", "schema": schema_json}
+            response, usage = self._chat(inst, messages, **kwargs)
         return str(response["choices"][0]["message"].get("content") or ""), usage
 
     def _first_token_logits(self, messages: Sequence[Message]) -> tuple[np.ndarray, Any]:
@@ -244,6 +297,21 @@ class LlamaModel:
             "llama_cpp": _llama_cpp_version(),
         }
 
+    def answer_identity(self, schema: type[BaseModel] | None, temperature: float) -> dict[str, Any]:
+        """What decides this kind of answer beyond `cache_identity` (the cache merges it into the key).
+
+        A greedy answer of one text field is decoded from its opening (`_complete_greedy_schema`),
+        and a batch-evaluated opening can tip a near tie (2 of 12 writer answers of the 1.5B), so
+        those answers are keyed apart from the ones decoded whole; other answers keep their keys.
+        """
+        from proactive.models.greedy_grammar import opening_of
+
+        if schema is None or temperature != 0.0:
+            return {}
+        if opening_of(structured.capped_schema(schema, self.options.max_string_length)) is None:
+            return {}
+        return {"decoding": DECODING}
+
     async def generate(
         self,
         messages: Sequence[Message],
@@ -283,6 +351,8 @@ class LlamaModel:
 
 
 _OPTION_NAMES = set(LlamaOptions.__dataclass_fields__)
+#: How one-text-field answers are decoded here (`LlamaModel.answer_identity`).
+DECODING = "opening-1"
 GGUF_MAGIC = b"GGUF"
 
 
