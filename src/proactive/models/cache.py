@@ -167,14 +167,10 @@ class CachedModel:
         # Asked per call: cheap (a stat at most) and never older than the backend's own view.
         return self.inner.cache_identity() if isinstance(self.inner, Identified) else None
 
-    def key_for(
-        self,
-        messages: Sequence[Message],
-        schema: type[BaseModel] | None = None,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        seed: int | None = None,
-    ) -> str:
+    def key_for(  # the request of `generate`, with its defaults
+        self, messages: Sequence[Message], schema: type[BaseModel] | None = None, temperature: float = 0.0,
+        max_tokens: int = 512, seed: int | None = None,
+    ) -> str:  # fmt: skip
         """The cache key of a `generate` request to this backend."""
         identity = self._identity()
         answer_identity = getattr(self.inner, "answer_identity", None)
