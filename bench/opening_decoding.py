@@ -19,7 +19,7 @@ from pathlib import Path
 
 from proactive.agent.writer import WriterOffer, writer_messages
 from proactive.data.labelled import load_labelled_traces
-from proactive.models import greedy_grammar, structured
+from proactive.models import structured
 from proactive.models.llama import LlamaModel, LlamaOptions, _Instance
 from proactive.types import Observation
 
@@ -31,8 +31,6 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="Alias or .gguf path of the writer.")
     parser.add_argument("--prompts", type=int, default=12)
     args = parser.parse_args()
-    from llama_cpp import LogitsProcessorList
-
     traces = load_labelled_traces(ROOT / "data" / "new_traces" / "held")
     prompts = [writer_messages(Observation(history=t.trace.events[: i + 1])) for t in traces for i in (2, 5, 8)]
     model = LlamaModel(args.model, LlamaOptions())
@@ -41,14 +39,11 @@ def main() -> None:
     same, whole_s, opening_s, whole_tokens, opening_tokens = 0, [], [], [], []
     for messages in prompts[: args.prompts]:
         inst.llama.reset()
-        constrain = greedy_grammar.GreedyGrammar(inst.llama, schema)
         started = time.perf_counter()
-        response, usage = model._chat(
-            inst, messages, logits_processor=LogitsProcessorList([constrain]), temperature=0.0, max_tokens=48
+        whole, usage = model._complete_greedy_schema(
+            inst, messages, schema, from_opening=False, temperature=0.0, max_tokens=48
         )
         whole_s.append(time.perf_counter() - started)
-        constrain.close()
-        whole = str(response["choices"][0]["message"]["content"])
         inst.llama.reset()
         started = time.perf_counter()
         opened, opened_usage = model._complete_greedy_schema(inst, messages, schema, temperature=0.0, max_tokens=48)

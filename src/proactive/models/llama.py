@@ -196,15 +196,17 @@ class LlamaModel:
         return [int(token) for token in tokens]
 
     def _complete_greedy_schema(
-        self, inst: _Instance, messages: Sequence[Message], schema_json: dict[str, Any], **kwargs: Any
-    ) -> tuple[str, Usage]:
-        """A greedy grammar-constrained answer; for a one-text-field schema, from its opening on."""
+        self, inst: _Instance, messages: Sequence[Message], schema_json: dict[str, Any], from_opening: bool = True,
+        **kwargs: Any,
+    ) -> tuple[str, Usage]:  # fmt: skip
+        """A greedy grammar-constrained answer; for a one-text-field schema, from its opening on
+        (`from_opening=False`: decoded whole, as `bench/opening_decoding.py` compares)."""
         from llama_cpp import LogitsProcessorList, StoppingCriteriaList
 
         from proactive.models.greedy_grammar import GreedyGrammar, ValueClosed, opening_of, value_end
 
         llama = inst.llama
-        opening = opening_of(schema_json)
+        opening = opening_of(schema_json) if from_opening else None
         prompt = self._prompt_with_opening(llama, messages, opening) if opening else None
         if opening is None or prompt is None:
             constrain = GreedyGrammar(llama, schema_json)
