@@ -74,6 +74,22 @@ def test_a_task_that_retells_the_activity_is_not_an_offer() -> None:
     assert not echoes_activity("resolve the merge conflict in internal/httpclient/client.go", conflict)
 
 
+def test_an_offer_to_answer_the_query_they_typed_may_quote_it_but_not_retell_the_rest() -> None:
+    typed = _events("He typed 'how to cite both the journal and arxiv version of a paper' into the search bar.")
+    assert not echoes_activity("Find how to cite both the journal and arxiv version of a paper", typed)
+    assert not echoes_activity("Explain how to cite both the journal and arxiv version of a paper", typed)
+    assert echoes_activity("Type how to cite both the journal and arxiv version of a paper", typed)
+    # Only the quoted query is theirs to answer; the unquoted rest of an event is still a retelling.
+    said = _events("He wrote speaker notes for slides 3 to 7 straight from his outline, then 'done'.")
+    assert echoes_activity("Find speaker notes for slides 3 to 7 straight from his outline", said)
+
+
+def test_a_plural_names_the_same_thing_as_its_singular() -> None:
+    searched = _events("Searched 'cup to ml', then 'us cup vs uk cup'.")
+    assert names_something("Convert cups to millilitres for the recipe", searched)
+    assert not names_something("Convert grams to ounces for the recipe", searched)
+
+
 def test_the_activity_log_only_grows_so_the_kv_prefix_is_reused() -> None:
     events = _events(*(f"Terminal — step {i}: make fails in parser.c line {i}" for i in range(WINDOW)))
     previous_text = ""

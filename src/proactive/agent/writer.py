@@ -13,12 +13,20 @@ What the earlier writer got wrong, and what this one does instead:
 - It never heard the person's answers. `Observation.feedback` is shown beside each
   earlier offer, and an offer that repeats a dismissed one is dropped.
 
+- At a search or a formula that keeps failing, the 1.5B answered with the name of
+  what they did ("Google Search", "format currency") and was declined as too short, so the
+  moments that most needed help got silence. The system prompt now shows four offers from
+  other people's days (an error, a reformulated search, a formatting step, a moment with
+  nothing to offer): the answer they hunt for, the cause of the failure, and null. Copying
+  five words of an example is declined like any copy of the prompt.
+
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
 `COPY_WORDS` words of its own prompt; it names nothing from the last `GROUNDING_EVENTS`
-events (a stock phrase); it retells an event (`ECHO_WORDS`, `ECHO_SHARE`); it repeats an offer the
-person dismissed.
+events (a stock phrase; a plural counts as its singular); it retells an event (`ECHO_WORDS`,
+`ECHO_SHARE`; a task that starts with an answering verb may quote the query they typed: it
+offers the answer); it repeats an offer the person dismissed.
 
 An offer that repeats one made within `REPEAT_EVENTS` events and still unanswered *stands
 again*: the proposal is that earlier task word for word, with `Proposal.repeats` naming its
@@ -76,6 +84,9 @@ MIN_TASK_WORDS = 3
 ECHO_WORDS = 8
 ECHO_SHARE = 0.75
 MAX_TASK_CHARS = 110
+#: First words of a task that offers an answer (to a query the person typed, which it may quote).
+ANSWERING_VERBS = frozenset({"find", "explain", "answer"})
+QUOTED_TEXT = re.compile(r"['\"‘“][^'\"’”]{3,200}['\"’”]")
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
 #: Words that name nothing: a task made only of these is a stock phrase.
@@ -121,13 +132,20 @@ def _stem(word: str) -> str:
     return word[:STEM]
 
 
+def _singular(word: str) -> str:
+    """'cups' -> 'cup', 'files' -> 'file': a plural names the same thing (not 'class', 'status')."""
+    return word[:-1] if len(word) >= 4 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
+
+
 def names_something(task: str, recent: list[Event]) -> bool:
     """True when the task shares a content word (or its stem) with the recent events: it names its object."""
     seen: set[str] = set()
     for event in recent:
         seen |= content_words(event.text)
+    seen |= {_singular(w) for w in seen}
     stems = {_stem(w) for w in seen if len(w) >= STEM}
     words = content_words(task)
+    words |= {_singular(w) for w in words}
     return bool(words & seen) or any(len(w) >= STEM and _stem(w) in stems for w in words)
 
 
@@ -164,12 +182,19 @@ def _longest_shared_run(words: list[str], other: list[str]) -> int:
 
 
 def echoes_activity(task: str, recent: list[Event]) -> bool:
-    """True when most of the task is a run of words of a recent event (it retells, not offers)."""
+    """True when most of the task is a run of words of a recent event (it retells, not offers).
+
+    A task that starts with an answering verb ("Explain how to cite both the journal and arxiv
+    version") may take the words of a quoted query: it offers the answer they were searching for.
+    """
     words = [w.lower() for w in _WORD.findall(task)]
     needed = max(ECHO_WORDS, ECHO_SHARE * len(words))
-    return any(
-        _longest_shared_run(words, [w.lower() for w in _WORD.findall(event.text)]) >= needed for event in recent
-    )
+    answers = bool(words) and words[0] in ANSWERING_VERBS
+    for event in recent:
+        text = QUOTED_TEXT.sub(" ", event.text) if answers else event.text
+        if _longest_shared_run(words, [w.lower() for w in _WORD.findall(text)]) >= needed:
+            return True
+    return False
 
 
 def similar(a: str, b: str) -> bool:
