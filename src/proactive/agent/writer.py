@@ -13,12 +13,15 @@ What the earlier writer got wrong, and what this one does instead:
 - It never heard the person's answers. `Observation.feedback` is shown beside each
   earlier offer, and an offer that repeats a dismissed one is dropped.
 
-- At a search or a formula that keeps failing, the 1.5B answered with the name of
-  what they did ("Google Search", "format currency") and was declined as too short, so the
-  moments that most needed help got silence. The system prompt now shows four offers from
-  other people's days (an error, a reformulated search, a formatting step, a moment with
-  nothing to offer): the answer they hunt for, the cause of the failure, and null. Copying
-  five words of an example is declined like any copy of the prompt.
+- At a search or a formula that keeps failing, the 1.5B answered with the name of what they
+  did ("Google Search", "format currency") and was declined as too short, so the moments that
+  most needed help got silence. The system prompt now shows the *shape* of good offers with
+  placeholders for the person's own words ("Explain why <their error> happens in <their file>
+  and fix it", "Find out <the answer to their question>", null when nothing is wrong). Tried
+  first on the dev traces: worked examples from other people's days were copied word for word
+  (at every error of tests/data/writer_traces), and naming the bad answers ("not Google
+  Search") made the model say them. A placeholder copied as it stands ("Find out the answer to
+  their question") names nothing and copies the prompt, so it is declined.
 
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
