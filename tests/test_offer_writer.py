@@ -274,3 +274,7 @@ def test_a_placeholder_of_the_prompt_said_as_it_stands_is_declined() -> None:
     assert decline_reason("Find out the answer to their question", observation) == "copies its instructions"
     filled = "Find out which train runs from Lisbon to Porto"
     assert decline_reason(filled, observation) == ""
+    # Filled in but with its brackets left (seen on ProactiveBench): still not a line for a person.
+    left = "Explain why <the lisbon to porto train search> returns nothing and fix it"
+    assert decline_reason(left, observation) == "leaves a placeholder of its instructions in"
+    assert decline_reason("Explain why List<String> fails in the lisbon porto search", observation) == ""

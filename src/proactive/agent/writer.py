@@ -26,7 +26,7 @@ What the earlier writer got wrong, and what this one does instead:
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
-`COPY_WORDS` words of its own prompt; it names nothing from the last `GROUNDING_EVENTS`
+`COPY_WORDS` words of its own prompt or leaves one of its placeholders in; it names nothing from the last `GROUNDING_EVENTS`
 events (a stock phrase; a plural counts as its singular); it retells an event (`ECHO_WORDS`,
 `ECHO_SHARE`; a task that starts with an answering verb may quote the query they typed: it
 offers the answer); it repeats an offer the person dismissed.
@@ -87,6 +87,8 @@ MIN_TASK_WORDS = 3
 ECHO_WORDS = 8
 ECHO_SHARE = 0.75
 MAX_TASK_CHARS = 110
+#: A placeholder of the prompt's offer shapes ("<their error>") left in the task, filled or not.
+PLACEHOLDER = re.compile(r"<(?:the|their|what)\b", re.IGNORECASE)
 #: First words of a task that offers an answer (to a query the person typed, which it may quote).
 ANSWERING_VERBS = frozenset({"find", "explain", "answer"})
 QUOTED_TEXT = re.compile(r"['\"‘“][^'\"’”]{3,200}['\"’”]")
@@ -257,6 +259,8 @@ def decline_reason(task: str, observation: Observation, shingles: set[tuple[str,
         return "a click or keystroke they would do themselves, not help"
     if copies_prompt(task, shingles):
         return "copies its instructions"
+    if PLACEHOLDER.search(task):
+        return "leaves a placeholder of its instructions in"
     if not names_something(task, recent):
         return "names nothing from the activity"
     if echoes_activity(task, recent):
