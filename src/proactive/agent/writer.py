@@ -26,8 +26,8 @@ What the earlier writer got wrong, and what this one does instead:
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
-`COPY_WORDS` words of its own prompt or leaves one of its placeholders in; it names nothing from the last `GROUNDING_EVENTS`
-events (a stock phrase; a plural counts as its singular); it retells an event (`ECHO_WORDS`,
+`COPY_WORDS` words of its own prompt or leaves one of its placeholders in; it names nothing
+from the last `GROUNDING_EVENTS` events (a stock phrase; a plural counts as its singular); it retells an event (`ECHO_WORDS`,
 `ECHO_SHARE`; a task that starts with an answering verb may quote the query they typed: it
 offers the answer); it repeats an offer the person dismissed.
 
