@@ -27,9 +27,10 @@ After the model answers, checks can turn the answer into a *decline* (silence, t
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
 `MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
 `COPY_WORDS` words of its own prompt or leaves one of its placeholders in; it names nothing
-from the last `GROUNDING_EVENTS` events (a stock phrase; a plural counts as its singular); it retells an event (`ECHO_WORDS`,
-`ECHO_SHARE`; a task that starts with an answering verb may quote the query they typed: it
-offers the answer); it repeats an offer the person dismissed.
+from the last `GROUNDING_EVENTS` events (a stock phrase; a plural counts as its singular);
+it retells an event (`ECHO_WORDS`, `ECHO_SHARE`; a task that starts with an answering verb
+may quote the query they typed: it offers the answer); it repeats an offer the person
+dismissed.
 
 An offer that repeats one made within `REPEAT_EVENTS` events and still unanswered *stands
 again*: the proposal is that earlier task word for word, with `Proposal.repeats` naming its
