@@ -51,6 +51,7 @@ Shorter prompts were tried and cost quality (docs/assist.md): without the questi
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -88,8 +89,6 @@ MIN_TASK_WORDS = 3
 ECHO_WORDS = 8
 ECHO_SHARE = 0.75
 MAX_TASK_CHARS = 110
-#: A placeholder of the prompt's offer shapes ("<their error>") left in the task, filled or not.
-PLACEHOLDER = re.compile(r"<(?:the|their|what)\b", re.IGNORECASE)
 #: First words of a task that offers an answer (to a query the person typed, which it may quote).
 ANSWERING_VERBS = frozenset({"find", "explain", "answer"})
 QUOTED_TEXT = re.compile(r"['\"‘“][^'\"’”]{3,200}['\"’”]")
@@ -160,12 +159,23 @@ def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+def _fixed_prompt() -> str:
+    """The writer's prompt text without the person's activity."""
+    blanks: dict[str, object] = {"lines": [], "latest": ""}
+    return " ".join(render(name, **blanks) for name in (SYSTEM_TEMPLATE, ACTIVITY_TEMPLATE, WRITE_TEMPLATE))
+
+
 def prompt_shingles() -> set[tuple[str, ...]]:
     """Every run of `COPY_WORDS` words in the writer's fixed prompt text."""
-    blanks: dict[str, object] = {"lines": [], "latest": ""}
-    templates = (SYSTEM_TEMPLATE, ACTIVITY_TEMPLATE, WRITE_TEMPLATE)
-    fixed = " ".join(render(name, **blanks) for name in templates)
-    return _shingles(fixed, COPY_WORDS)
+    return _shingles(_fixed_prompt(), COPY_WORDS)
+
+
+@functools.cache
+def placeholder_pattern() -> re.Pattern[str]:
+    """Matches a placeholder of the prompt's offer shapes ("<their error>") left in a task, filled or
+    not: "<" and one of the words the prompt's placeholders start with, read from the prompt itself."""
+    openings = sorted({word.lower() for word in re.findall(r"<(\w+)", _fixed_prompt())})
+    return re.compile(r"<(?:" + "|".join(openings) + r")\b" if openings else r"(?!)", re.IGNORECASE)
 
 
 def copies_prompt(task: str, shingles: set[tuple[str, ...]] | None = None) -> bool:
@@ -260,7 +270,7 @@ def decline_reason(task: str, observation: Observation, shingles: set[tuple[str,
         return "a click or keystroke they would do themselves, not help"
     if copies_prompt(task, shingles):
         return "copies its instructions"
-    if PLACEHOLDER.search(task):
+    if placeholder_pattern().search(task):
         return "leaves a placeholder of its instructions in"
     if not names_something(task, recent):
         return "names nothing from the activity"
