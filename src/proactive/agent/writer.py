@@ -15,13 +15,18 @@ What the earlier writer got wrong, and what this one does instead:
 
 - At a search or a formula that keeps failing, the 1.5B answered with the name of what they
   did ("Google Search", "format currency") and was declined as too short, so the moments that
-  most needed help got silence. The system prompt now shows the *shape* of good offers with
-  placeholders for the person's own words ("Explain why <their error> happens in <their file>
-  and fix it", "Find out <the answer to their question>", null when nothing is wrong). Tried
-  first on the dev traces: worked examples from other people's days were copied word for word
-  (at every error of tests/data/writer_traces), and naming the bad answers ("not Google
-  Search") made the model say them. A placeholder copied as it stands ("Find out the answer to
-  their question") names nothing and copies the prompt, so it is declined.
+  most needed help got silence. The question now shows the *shape* of a good offer, with
+  placeholders for the person's own words, for the kind of moment it is (`situation.py`): a
+  search ("Find out <the answer to their question>"), a failure on screen ("Explain why <their
+  error> happens in <their file> and fix it"), a step that did not fix a recent failure; and
+  none at a click, a scroll or typing along. Shown always (session 12, in the system prompt),
+  the shapes made the model invent failures at ProactiveBench's clicks and scrolls ("Find out
+  why the user is switching to VS Code again and correct it"). Worked examples from other
+  people's days were copied word for word, and naming the bad answers ("not Google Search")
+  made the model say them. A placeholder left in names nothing, so it is declined, except the
+  search shape's when the query they typed is found (`situation.typed_query`): that placeholder
+  stands for it, so it is filled (`FILLED_SEARCH`); the 1.5B left it in at most searches typed
+  in Chinese ('js 淡入淡出') or named only in an earlier event.
 
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
@@ -61,6 +66,7 @@ from proactive.models.base import ChatModel, Message, Usage
 from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
+from proactive.situation import query_in, situation_of, typed_query
 from proactive.types import Event, Judgement, Observation, Proposal, is_silence
 
 WRITE_TEMPLATE = "offer_write.j2"
@@ -89,11 +95,20 @@ MIN_TASK_WORDS = 3
 ECHO_WORDS = 8
 ECHO_SHARE = 0.75
 MAX_TASK_CHARS = 110
+#: Words of the search shape's placeholder (prompts/offer_write.j2) that mark it left in a task.
+SEARCH_SLOT = re.compile(r"\btheir question\b", re.IGNORECASE)
+#: The offer a task that leaves the search placeholder in becomes, with the query they typed.
+FILLED_SEARCH = "Find the answer to '{query}' and sum it up"
+#: Longest query put into `FILLED_SEARCH` (cut at a word).
+MAX_QUERY_CHARS = 80
 #: First words of a task that offers an answer (to a query the person typed, which it may quote).
 ANSWERING_VERBS = frozenset({"find", "explain", "answer"})
-QUOTED_TEXT = re.compile(r"['\"‘“][^'\"’”]{3,200}['\"’”]")
 
-_WORD = re.compile(r"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
+#: A word: Latin letters and digits, or a run of CJK characters (Chinese, Japanese, Korean write
+#: no spaces; ProactiveBench's searches are often Chinese: 'go 语言', 'html 引用js').
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_WORD = re.compile(rf"[a-z0-9][a-z0-9_\-.]*[a-z0-9]|[a-z0-9]|[{_CJK}]+", re.IGNORECASE)
+_CJK_RUN = re.compile(f"[{_CJK}]+")
 #: Words that name nothing: a task made only of these is a stock phrase.
 STOP_WORDS = frozenset(
     """
@@ -117,7 +132,11 @@ class WriterOffer(BaseModel):
 
 def writer_messages(observation: Observation) -> list[Message]:
     """The writer's whole prompt."""
-    return with_question(shared_prefix(observation), WRITE_TEMPLATE, latest=latest_text(observation))
+    moment = situation_of(observation.history)
+    return with_question(
+        shared_prefix(observation), WRITE_TEMPLATE, latest=latest_text(observation),
+        error_now=moment.error_now, not_fixed=moment.not_fixed, searching=moment.searching,
+    )  # fmt: skip
 
 
 def latest_text(observation: Observation) -> str:
@@ -127,9 +146,16 @@ def latest_text(observation: Observation) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    """Lower-cased words of `text` that can name something (stop words and 1-2 letter words out)."""
-    words = {w.lower().strip(".-_") for w in _WORD.findall(text)}
-    return {w for w in words if len(w) > 2 and w not in STOP_WORDS}
+    """Lower-cased words of `text` that can name something (stop words and 1-2 letter words out);
+    a CJK run gives its character pairs ('电子邮件' -> '电子', '子邮', '邮件'): with no spaces to
+    split on, pairs are how two texts in those scripts are found to name the same thing."""
+    words: set[str] = set()
+    for word in (w.lower().strip(".-_") for w in _WORD.findall(text)):
+        if _CJK_RUN.fullmatch(word):
+            words |= {word[i : i + 2] for i in range(len(word) - 1)}
+        elif len(word) > 2 and word not in STOP_WORDS:
+            words.add(word)
+    return words
 
 
 def _stem(word: str) -> str:
@@ -160,9 +186,13 @@ def _shingles(text: str, size: int) -> set[tuple[str, ...]]:
 
 
 def _fixed_prompt() -> str:
-    """The writer's prompt text without the person's activity."""
+    """The writer's prompt text without the person's activity, the question in every situation."""
     blanks: dict[str, object] = {"lines": [], "latest": ""}
-    return " ".join(render(name, **blanks) for name in (SYSTEM_TEMPLATE, ACTIVITY_TEMPLATE, WRITE_TEMPLATE))
+    # StrictUndefined: every flag is given each time, one of them on.
+    flags = ("error_now", "not_fixed", "searching")
+    situations = [{flag: flag == on for flag in flags} for on in flags]
+    questions = [render(WRITE_TEMPLATE, **blanks, **situation) for situation in situations]
+    return " ".join([render(SYSTEM_TEMPLATE, **blanks), render(ACTIVITY_TEMPLATE, **blanks), *questions])
 
 
 def prompt_shingles() -> set[tuple[str, ...]]:
@@ -201,13 +231,16 @@ def echoes_activity(task: str, recent: list[Event]) -> bool:
     """True when most of the task is a run of words of a recent event (it retells, not offers).
 
     A task that starts with an answering verb ("Explain how to cite both the journal and arxiv
-    version") may take the words of a quoted query: it offers the answer they were searching for.
+    version") may take the words of the query they typed (`situation.query_in`): it offers the
+    answer they were searching for. Not those of other quotes: "Find out groceries were £412 in
+    November?? we need to talk lol" retells a message they sent.
     """
     words = [w.lower() for w in _WORD.findall(task)]
     needed = max(ECHO_WORDS, ECHO_SHARE * len(words))
     answers = bool(words) and words[0] in ANSWERING_VERBS
     for event in recent:
-        text = QUOTED_TEXT.sub(" ", event.text) if answers else event.text
+        query = query_in(event.text) if answers else None
+        text = event.text.replace(query, " ") if query else event.text
         if _longest_shared_run(words, [w.lower() for w in _WORD.findall(text)]) >= needed:
             return True
     return False
@@ -261,6 +294,17 @@ def standing_offer(task: str, observation: Observation) -> int | None:
     return None
 
 
+def answers_query_in_other_script(task: str, observation: Observation) -> bool:
+    """True for an answering task at a search typed in Chinese, Japanese or Korean: the writer
+    translates ("Find out how to remove duplicates from an array in JavaScript" for 'js 数组去重'),
+    and words cannot be compared across scripts, so the names check cannot judge it; the task
+    must still say something (a content word: not "Find out more about it now")."""
+    words = task.split()
+    query = typed_query(observation.history)
+    answering = words[0].lower() in ANSWERING_VERBS and len(words) >= 5 and bool(content_words(task))
+    return answering and bool(query and _CJK_RUN.search(query))
+
+
 def decline_reason(task: str, observation: Observation, shingles: set[tuple[str, ...]] | None = None) -> str:
     """Why the writer would not offer `task` at this moment (see the module docstring), or ""."""
     recent = observation.history[-GROUNDING_EVENTS:]
@@ -272,11 +316,24 @@ def decline_reason(task: str, observation: Observation, shingles: set[tuple[str,
         return "copies its instructions"
     if placeholder_pattern().search(task):
         return "leaves a placeholder of its instructions in"
-    if not names_something(task, recent):
+    if not names_something(task, recent) and not answers_query_in_other_script(task, observation):
         return "names nothing from the activity"
     if echoes_activity(task, recent):
         return "retells the activity instead of offering work"
     return repeated_offer(task, observation) or ""
+
+
+def filled_search(task: str, observation: Observation) -> str | None:
+    """`FILLED_SEARCH` with the query they typed, when `task` leaves the search shape's placeholder
+    in and a query is found among the latest events; else None."""
+    if not SEARCH_SLOT.search(task):
+        return None
+    query = typed_query(observation.history)
+    if not query:
+        return None
+    if len(query) > MAX_QUERY_CHARS:
+        query = query[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
+    return FILLED_SEARCH.format(query=query)
 
 
 @dataclass
@@ -289,7 +346,7 @@ class WrittenOffer:
     cached: bool = False
     invalid: bool = False
     problem: str = ""
-    #: The line the model wrote when a check declined it (for reports, never shown).
+    #: The line the model wrote when a check declined it or its placeholder was filled (for reports).
     candidate: str = ""
     #: Event index of the unanswered offer this one repeats (it stands again), if any.
     repeats: int | None = None
@@ -344,7 +401,12 @@ class OfferWriter:
             offer.declined = "nothing concrete to offer"
             return offer
         task = " ".join(str(task).split())
-        offer.declined = decline_reason(task, observation, self._shingles)
+        filled = filled_search(task, observation)
+        if filled:
+            offer.candidate, task = task, filled
+            offer.declined = repeated_offer(task, observation) or ""
+        else:
+            offer.declined = decline_reason(task, observation, self._shingles)
         if offer.declined:
             offer.candidate = task
             return offer
@@ -360,4 +422,8 @@ def proposal_of(offer: WrittenOffer, gate_probability: float | None) -> Proposal
         written = f": {offer.candidate!r}" if offer.candidate else ""
         thoughts = f"writer declined ({offer.declined}){written}"
         return Proposal(task=None, thoughts=thoughts, gate_probability=gate_probability)
-    return Proposal(task=offer.task, message=offer.task, gate_probability=gate_probability, repeats=offer.repeats)
+    thoughts = f"filled the search placeholder of {offer.candidate!r}" if offer.candidate else ""
+    return Proposal(
+        task=offer.task, message=offer.task, thoughts=thoughts, gate_probability=gate_probability,
+        repeats=offer.repeats,
+    )  # fmt: skip

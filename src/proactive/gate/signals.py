@@ -18,7 +18,8 @@ small number that reads the same for a coder, a writer or someone booking a trai
 - ``position``: how far into the session (events since a 30-minute break, at most 12).
 
 All regular expressions are written for intent ("fails", "can't", "doesn't work",
-"exit code 1"), not for one data set's phrasing, and run on lower-cased text.
+"exit code 1"), not for one data set's phrasing, and run on lower-cased text; the error,
+search and question patterns live in `proactive/situation.py`, shared with the offer writer.
 """
 
 from __future__ import annotations
@@ -30,22 +31,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from proactive.situation import ERROR, QUESTION, SEARCH
 from proactive.types import Event
 
-ERROR = re.compile(
-    r"\berror|\bfail|exception|traceback|\bcannot\b|can't|couldn't|could not|unable to|not found|denied|"
-    r"\binvalid|\bcrash|\bbroken|doesn't work|does not work|didn't work|won't|isn't working|not working|"
-    r"\bundefined\b|segmentation fault|timed? ?out|\b40[134]\b|\b50[023]\b|exit(s|ed)? (with )?(code|status) [1-9]|"
-    r"\bwarning|mismatch|conflict|\brejected|\bdeclined|\bwrong\b|red underline|squiggl|\bbug\b|\bstuck\b|"
-    r"\bpanic|\bnan\b|#ref!|#value!|#div/0|#name\?|syntax"
-)
-SEARCH = re.compile(
-    r"search|google|\bbing\b|duckduckgo|looks? up|looking up|\bquery\b|\bqueries\b|搜索|百度"
-)
-QUESTION = re.compile(
-    r"\?|？|\bhow (to|do|does|can|should|much|many|long)\b|\bwhy (is|does|do|did|won't|can't)?\b|"
-    r"\bwhat (is|are|does|do)\b|\bwhich\b|\bdifference between\b|\bvs\.?\b|\bmeaning of\b"
-)
 UNDO = re.compile(
     r"\bundo|ctrl\+?z|cmd\+?z|⌘z|\bdelet|backspace|\brevert|\brewrit|\bretyp|\berase|\bremov|\bscrap|"
     r"\bagain\b|\bonce more\b|\brestor|reset --hard|git checkout --|\bdiscard"

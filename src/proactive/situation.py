@@ -1,0 +1,110 @@
+"""What kind of moment the latest event is, read the same way in any setting.
+
+Shared by the gate (`gate/signals.py`, which turns these patterns into numbers) and the offer
+writer (`agent/writer.py`, which shows the shape of a good offer only where it fits). The
+patterns are written for intent ("fails", "can't", "doesn't work", "exit code 1"), not for one
+data set's phrasing, and run on lower-cased text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from proactive.types import Event
+
+ERROR = re.compile(
+    r"\berror|\bfail|exception|traceback|\bcannot\b|can't|couldn't|could not|unable to|not found|denied|"
+    r"\binvalid|\bcrash|\bbroken|doesn't work|does not work|didn't work|won't|isn't working|not working|"
+    r"\bundefined\b|segmentation fault|timed? ?out|\b40[134]\b|\b50[023]\b|exit(s|ed)? (with )?(code|status) [1-9]|"
+    r"\bwarning|mismatch|conflict|\brejected|\bdeclined|\bwrong\b|red underline|squiggl|\bbug\b|\bstuck\b|"
+    r"\bpanic|\bnan\b|#ref!|#value!|#div/0|#name\?|syntax"
+)
+SEARCH = re.compile(
+    r"search|google|\bbing\b|duckduckgo|looks? up|looking up|\bquery\b|\bqueries\b|搜索|百度"
+)
+QUESTION = re.compile(
+    r"\?|？|\bhow (to|do|does|can|should|much|many|long)\b|\bwhy (is|does|do|did|won't|can't)?\b|"
+    r"\bwhat (is|are|does|do)\b|\bwhich\b|\bdifference between\b|\bvs\.?\b|\bmeaning of\b"
+)
+#: Events before the latest one in which a failure still counts ("a step that did not help": they
+#: change something after an error and look again).
+FAILURE_EVENTS = 3
+#: Words of a latest event saying that what they tried did not change the outcome ("H2 still 0",
+#: "I try again and get the same message"), where no error word appears.
+NOT_FIXED = re.compile(
+    r"\bstill (0|zero|empty|blank|broken|fails?|failing|wrong|there|the same|shows?|says?|returns?|restarts?|"
+    r"crash|red|missing|no |not |doesn't|won't|can't)|\bsame (error|message|result|problem|warning|output|"
+    r"number|value|thing)|\bkeeps? (failing|returning|showing|saying|restarting|crashing|refusing|rejecting)"
+)
+
+
+#: Quoted text: the quote opens after a space or the start and closes before a space, punctuation or
+#: the end, so an apostrophe inside ("why can't i book") does not end it.
+QUOTED = re.compile(r"(?:^|(?<=[\s(:—|]))['\"‘“](.+?)['\"’”](?=$|[\s.,;:!?)|—-])", re.DOTALL)
+#: Where no quote holds the query: "searched: pixel 9a vs galaxy a56".
+UNQUOTED_QUERY = re.compile(r"\b(?:searched|search(?:es)?|looked up|googled)\s*:\s*(.{3,120})$", re.IGNORECASE)
+#: Words right before a quote that make it the query ("searched for '...'", "results for '...'").
+QUERY_LEAD = re.compile(
+    r"(?:search\w*|for|query|typed?|types|googled|looked up|regarding|on|page|titled?)\s*:?\s*$", re.IGNORECASE
+)
+#: A search engine named right after a quote ("'...' - Google Search", "the '...' Bing results").
+ENGINE_NEXT = re.compile(r"\s*[-—|]?\s*(?:google|bing|duckduckgo|baidu)\b", re.IGNORECASE)
+#: A page title's search-engine tail ("'swift ui - 搜索'", "'X' - Google Search").
+ENGINE_TAIL = re.compile(r"\s*[-—|]\s*(?:google|bing|duckduckgo)?\s*(?:search|搜索)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """The kind of moment: a failure on screen now; a step after a recent failure that did not fix it;
+    a search now, whose query is known (several may hold, or none: clicking, reading, typing along)."""
+
+    error_now: bool = False
+    not_fixed: bool = False
+    searching: bool = False
+
+
+def situation_of(history: Sequence[Event]) -> Situation:
+    """The situation after `history[-1]`."""
+    if not history:
+        return Situation()
+    texts = [event.text.lower() for event in history[-1 - FAILURE_EVENTS :]]
+    latest = texts[-1]
+    return Situation(
+        error_now=bool(ERROR.search(latest)),
+        not_fixed=bool(NOT_FIXED.search(latest)) or any(ERROR.search(text) for text in texts[:-1]),
+        # Only where the query is known: the search shape's placeholder is always fillable (the
+        # writer fills it when the model leaves it in), and "query" in "the SQL query was rerun"
+        # or a question in a colleague's comment is no search.
+        searching=bool(SEARCH.search(latest) or QUESTION.search(latest)) and typed_query(history) is not None,
+    )
+
+
+def query_in(text: str) -> str | None:
+    """The query typed in one event, or None: in an event about a search or a question, a quote led
+    by a search word or followed by the engine's name ("searched for '...'", "'...' - Google
+    Search"), else "searched: ..."; other quotes (a link's title, a key pressed, a message) are not.
+    """
+    lowered = text.lower()
+    if not (SEARCH.search(lowered) or QUESTION.search(lowered)):
+        return None
+    quotes = [match for match in QUOTED.finditer(text) if not match.group(1).lower().startswith(("http", "www."))]
+    led = [m for m in quotes if QUERY_LEAD.search(text[max(0, m.start() - 24) : m.start()])]
+    engine_next = [m for m in quotes if ENGINE_NEXT.match(text, m.end())]
+    for match in (*led, *engine_next):
+        query = ENGINE_TAIL.sub("", match.group(1)).strip()
+        if len(query) >= 2:
+            return query
+    unquoted = UNQUOTED_QUERY.search(text.strip())
+    return unquoted.group(1).strip().rstrip(".") if unquoted else None
+
+
+def typed_query(history: Sequence[Event]) -> str | None:
+    """The query of the latest search among the last few events (the latest and `FAILURE_EVENTS`
+    before it), or None: what "the answer to their question" is about, when they searched."""
+    for event in reversed(history[-1 - FAILURE_EVENTS :]):
+        query = query_in(event.text)
+        if query:
+            return query
+    return None

@@ -1,0 +1,88 @@
+"""The kind of moment the offer writer is told about: a failure now, a step that did not fix a
+recent failure, a search or question now, or none of them."""
+
+from __future__ import annotations
+
+from proactive.situation import FAILURE_EVENTS, Situation, situation_of
+from proactive.types import Event
+
+
+def _history(*texts: str) -> list[Event]:
+    return [Event(time=str(1_750_000_000 + 30 * i), text=text) for i, text in enumerate(texts)]
+
+
+def test_clicks_and_scrolls_are_no_failure_and_no_search() -> None:
+    history = _history("The user clicks on the 'Insert' tab in Word", "The user scrolls down the document")
+    assert situation_of(history) == Situation()
+
+
+def test_an_error_on_screen_now_is_a_failure_now() -> None:
+    moment = situation_of(_history("Opens src/editor.rs", "Terminal: cargo build fails with error[E0502]"))
+    assert moment.error_now and not moment.searching
+
+
+def test_a_recent_failure_counts_as_not_fixed_for_a_few_events_then_no_longer() -> None:
+    failure = "Terminal: cargo build fails with error[E0502] in src/editor.rs"
+    after = [f"Edits line {n} of src/editor.rs" for n in range(FAILURE_EVENTS + 1)]
+    assert not situation_of(_history(failure)).not_fixed
+    assert situation_of(_history(failure, after[0])).not_fixed
+    assert situation_of(_history(failure, *after[:FAILURE_EVENTS])).not_fixed
+    assert not situation_of(_history(failure, *after)).not_fixed
+    assert not situation_of(_history(failure, after[0])).error_now
+
+
+def test_an_outcome_that_did_not_change_is_not_fixed_without_any_error_word() -> None:
+    history = _history("Sheets: changes the SUMIF range to E:E", "Sheets: H2 still 0")
+    moment = situation_of(history)
+    assert moment.not_fixed and not moment.error_now
+    assert situation_of(_history("Retries the upload and gets the same message")).not_fixed
+    assert not situation_of(_history("Sheets: H2 shows 1,204.50")).not_fixed
+
+
+def test_a_search_now_with_its_query_typed_is_a_search_in_any_phrasing() -> None:
+    assert situation_of(_history("Searched 'how many ml is a cup of chicken stock'.")).searching
+    assert situation_of(_history("Firefox — 'us cup vs uk cup' - DuckDuckGo")).searching
+    both = situation_of(_history("Sheets: H2 shows 0", "Firefox — 'why can't i book cp train' - Google Search"))
+    assert both.searching and both.error_now
+    assert not situation_of(_history("Searched 'cup to ml'", "Poured the stock into the pan")).searching
+    # Search words with no query typed: an SQL query rerun, a question in a colleague's comment.
+    for text in ("The query was rerun with SUM(DISTINCT o.total)", "Word: new comment: 'Which is right?'"):
+        assert not situation_of(_history(text)).searching, text
+
+
+def test_an_empty_history_is_none_of_them() -> None:
+    assert situation_of([]) == Situation()
+
+
+def test_the_query_typed_is_found_in_many_phrasings_and_only_there() -> None:
+    from proactive.situation import typed_query
+
+    found = {
+        "The user performed a search for 'js 淡入淡出' on Bing.": "js 淡入淡出",
+        "The user stayed on the '电子邮件地址校验 python' Google search results page.": "电子邮件地址校验 python",
+        "Firefox — 'why can't i book cp train lisbon porto december' - Google Search": (
+            "why can't i book cp train lisbon porto december"
+        ),
+        "searched: pixel 9a vs galaxy a56": "pixel 9a vs galaxy a56",
+        "The user opened a search result with the title '远程工作软件 - 搜索' on Bing.": "远程工作软件",
+    }
+    for text, query in found.items():
+        assert typed_query(_history(text)) == query, text
+    # Quotes that are not the query: a link's title, a key pressed, a message with a question mark.
+    for text in (
+        "The user clicks on the link to 'Fashion for the Earth - EARTHDAY.ORG' from the Google search results.",
+        "The user pressed and released the 'Shift' key while inputting text in the Google search bar.",
+        "Messages: to Sam — 'groceries were £412 in november?? we need to talk lol'",
+    ):
+        assert typed_query(_history(text)) is None, text
+
+
+def test_the_query_of_a_search_a_few_events_back_still_counts_then_no_longer() -> None:
+    from proactive.situation import typed_query
+
+    search = "He typed 'how to cite both the journal and arxiv version of a paper' into the search bar."
+    scrolls = [f"He scrolls the results, page {n}" for n in range(FAILURE_EVENTS + 1)]
+    assert typed_query(_history(search, *scrolls[:FAILURE_EVENTS])) == (
+        "how to cite both the journal and arxiv version of a paper"
+    )
+    assert typed_query(_history(search, *scrolls)) is None
