@@ -39,10 +39,10 @@ def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path
     assert result.exit_code == 0, result.output
     report = json.loads((out / "metrics.json").read_text())
     figures = report["all"]
-    assert figures["events"] == 10 and figures["need"] == 3 and figures["spoke"] == 10
+    assert figures["events"] == 15 and figures["need"] == 5 and figures["spoke"] == 15
     assert figures["recall"] == 1.0 and figures["f1"] == pytest.approx(figures["always_f1"])
     assert figures["grounded"] == 0.0  # the generic offer names nothing
-    assert figures["timed_offers"] == 10  # no model, no response cache: every offer is timed
+    assert figures["timed_offers"] == 15  # no model, no response cache: every offer is timed
     records = sorted((out / "records").glob("*.jsonl"))
     before = [p.read_bytes() for p in records]
     again = runner.invoke(app, args)

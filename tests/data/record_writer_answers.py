@@ -5,8 +5,9 @@ Run from the repository root with the model pulled (`proactive models pull qwen2
     PROACTIVE_HOME=$(mktemp -d) .venv/bin/python tests/data/record_writer_answers.py
 
 The writer (`agent/writer.py`) is asked at every moment of need of the hand-written traces
-in tests/data/writer_traces/ (an error, a formula that keeps returning 0, an upload the form
-keeps refusing) and of our new traces' dev set (data/new_traces/dev), with no earlier offers.
+in tests/data/writer_traces/ (an error, a formula that keeps returning 0, a search typed in
+Chinese, an upload the form keeps refusing) and of our new traces' dev set
+(data/new_traces/dev), with no earlier offers.
 tests/test_offer_writer.py replays these answers: the offers at the errors must name them,
 and no run of five words of the writer's prompt may appear in more than 2% of the tasks.
 Re-record whenever the writer's prompt templates (offer_*.j2) change.
