@@ -73,6 +73,7 @@ def test_the_query_typed_is_found_in_many_phrasings_and_only_there() -> None:
         "The user clicks on the link to 'Fashion for the Earth - EARTHDAY.ORG' from the Google search results.",
         "The user pressed and released the 'Shift' key while inputting text in the Google search bar.",
         "Messages: to Sam — 'groceries were £412 in november?? we need to talk lol'",
+        "The user typed 'search.m' on the keyboard in Visual Studio Code.",
     ):
         assert typed_query(_history(text)) is None, text
 

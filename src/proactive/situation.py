@@ -87,7 +87,8 @@ def query_in(text: str) -> str | None:
     Search"), else "searched: ..."; other quotes (a link's title, a key pressed, a message) are not.
     """
     lowered = text.lower()
-    if not (SEARCH.search(lowered) or QUESTION.search(lowered)):
+    # A search word inside the quote is no search: "typed 'search.m'", "'badrandResearch.m'".
+    if not (SEARCH.search(QUOTED.sub(" ", lowered)) or QUESTION.search(lowered)):
         return None
     quotes = [match for match in QUOTED.finditer(text) if not match.group(1).lower().startswith(("http", "www."))]
     led = [m for m in quotes if QUERY_LEAD.search(text[max(0, m.start() - 24) : m.start()])]
