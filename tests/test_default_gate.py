@@ -95,5 +95,18 @@ def test_a_changed_training_trace_builds_a_new_set(
     assert default.fingerprint(reward_file) != before
 
 
+def test_a_changed_situation_pattern_builds_a_new_set(bench_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error / search / question patterns live in situation.py: editing them refits the gate."""
+    import inspect
+
+    from proactive import situation
+
+    reward_file = bench_data / REWARD_FILE
+    before = default.fingerprint(reward_file)
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: real(obj) + ("\n# edited" if obj is situation else ""))
+    assert default.fingerprint(reward_file) != before
+
+
 def test_agents_never_hear_of_traces() -> None:
     assert "trace_key" not in AgentConfig.model_fields and "allow_seen" not in AgentConfig.model_fields

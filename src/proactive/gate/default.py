@@ -29,6 +29,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from proactive import situation
 from proactive.gate import features, signals
 from proactive.gate.artifact import INDEX
 from proactive.gate.training import TrainSpec
@@ -45,7 +46,8 @@ TRAIN_TRACES = Path(__file__).resolve().parent / "train_traces"
 def fingerprint(reward_file: Path) -> str:
     """Short hash of the recipe, the feature code, the reward rows and the training traces."""
     digest = hashlib.sha256(DEFAULT_SPEC.model_dump_json().encode())
-    for module in (features, signals):
+    # situation.py holds the error / search / question patterns the signals count.
+    for module in (features, signals, situation):
         digest.update(inspect.getsource(module).encode())
     digest.update(reward_file.read_bytes())
     for path in sorted(TRAIN_TRACES.glob("*.json")):
