@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from pydantic import BaseModel, Field
 
@@ -66,7 +66,7 @@ from proactive.models.base import ChatModel, Message, Usage
 from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
-from proactive.situation import query_in, situation_of, typed_query
+from proactive.situation import Situation, query_in, situation_of, typed_query
 from proactive.types import Event, Judgement, Observation, Proposal, is_silence
 
 WRITE_TEMPLATE = "offer_write.j2"
@@ -132,11 +132,8 @@ class WriterOffer(BaseModel):
 
 def writer_messages(observation: Observation) -> list[Message]:
     """The writer's whole prompt."""
-    moment = situation_of(observation.history)
-    return with_question(
-        shared_prefix(observation), WRITE_TEMPLATE, latest=latest_text(observation),
-        error_now=moment.error_now, not_fixed=moment.not_fixed, searching=moment.searching,
-    )  # fmt: skip
+    moment = asdict(situation_of(observation.history))
+    return with_question(shared_prefix(observation), WRITE_TEMPLATE, latest=latest_text(observation), **moment)
 
 
 def latest_text(observation: Observation) -> str:
@@ -189,7 +186,7 @@ def _fixed_prompt() -> str:
     """The writer's prompt text without the person's activity, the question in every situation."""
     blanks: dict[str, object] = {"lines": [], "latest": ""}
     # StrictUndefined: every flag is given each time, one of them on.
-    flags = ("error_now", "not_fixed", "searching")
+    flags = [field.name for field in fields(Situation)]
     situations = [{flag: flag == on for flag in flags} for on in flags]
     questions = [render(WRITE_TEMPLATE, **blanks, **situation) for situation in situations]
     return " ".join([render(SYSTEM_TEMPLATE, **blanks), render(ACTIVITY_TEMPLATE, **blanks), *questions])
