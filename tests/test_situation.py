@@ -31,6 +31,21 @@ def test_a_recent_failure_counts_as_not_fixed_for_a_few_events_then_no_longer() 
     assert not situation_of(_history(failure, after[0])).error_now
 
 
+def test_a_step_that_says_it_worked_ends_a_recent_failure() -> None:
+    failure = "Terminal: pytest tests/test_parser.py -> 1 failed (UnicodeDecodeError)"
+    for worked in (
+        "Terminal: pytest tests/test_parser.py -q -> 15 passed",
+        "git commit -am 'Handle latin-1 bank exports' -> 2 files changed",
+        "He fixed the citation and the recompile came back clean",
+        "Stripped the prefix and cast again; that worked.",
+    ):
+        assert not situation_of(_history(failure, worked)).not_fixed, worked
+    # Saying nothing of the outcome, or that it still fails, keeps it not fixed; "fixed" as an
+    # adjective is no fix.
+    for open_still in ("Edits line 12 of parser.py", "Reruns pytest: still fails", "Compares the fixed deal's price"):
+        assert situation_of(_history(failure, open_still)).not_fixed, open_still
+
+
 def test_an_outcome_that_did_not_change_is_not_fixed_without_any_error_word() -> None:
     history = _history("Sheets: changes the SUMIF range to E:E", "Sheets: H2 still 0")
     moment = situation_of(history)
@@ -65,6 +80,8 @@ def test_the_query_typed_is_found_in_many_phrasings_and_only_there() -> None:
         ),
         "searched: pixel 9a vs galaxy a56": "pixel 9a vs galaxy a56",
         "The user opened a search result with the title '远程工作软件 - 搜索' on Bing.": "远程工作软件",
+        # What they searched for, not a typo typed before it (ProactiveBench's code traces).
+        "The user types 'tgithub \\n' and searches for 'github' on a new tab in Google.": "github",
     }
     for text, query in found.items():
         assert typed_query(_history(text)) == query, text

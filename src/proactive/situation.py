@@ -21,9 +21,7 @@ ERROR = re.compile(
     r"\bwarning|mismatch|conflict|\brejected|\bdeclined|\bwrong\b|red underline|squiggl|\bbug\b|\bstuck\b|"
     r"\bpanic|\bnan\b|#ref!|#value!|#div/0|#name\?|syntax"
 )
-SEARCH = re.compile(
-    r"search|google|\bbing\b|duckduckgo|looks? up|looking up|\bquery\b|\bqueries\b|搜索|百度"
-)
+SEARCH = re.compile(r"search|google|\bbing\b|duckduckgo|looks? up|looking up|\bquery\b|\bqueries\b|搜索|百度")
 QUESTION = re.compile(
     r"\?|？|\bhow (to|do|does|can|should|much|many|long)\b|\bwhy (is|does|do|did|won't|can't)?\b|"
     r"\bwhat (is|are|does|do)\b|\bwhich\b|\bdifference between\b|\bvs\.?\b|\bmeaning of\b"
@@ -39,6 +37,15 @@ NOT_FIXED = re.compile(
     r"number|value|thing)|\bkeeps? (failing|returning|showing|saying|restarting|crashing|refusing|rejecting)"
 )
 
+#: Words of a latest event saying that what they tried worked ("15 passed", "the PDF compiled",
+#: "fixed the citation", "2 files changed"): an earlier failure no longer counts as not fixed.
+#: "fixed" only before what was fixed ("fixed the citation"), not as an adjective ("a fixed deal").
+RESOLVED = re.compile(
+    r"\b(passe[sd]|passing|succeeded|successful(ly)?|succeeds|works now|working now|that worked|it worked|"
+    r"fixed (it|the|that|this|my|his|her|their)|solved|built cleanly|compiled|came back clean|"
+    r"files? changed|merged|goes green|went green|all (checks|tests) (have )?pass)"
+)
+
 
 #: Quoted text: the quote opens after a space or the start and closes before a space, punctuation or
 #: the end, so an apostrophe inside ("why can't i book") does not end it.
@@ -49,6 +56,9 @@ UNQUOTED_QUERY = re.compile(r"\b(?:searched|search(?:es)?|looked up|googled)\s*:
 QUERY_LEAD = re.compile(
     r"(?:search\w*|for|query|typed?|types|googled|looked up|regarding|on|page|titled?)\s*:?\s*$", re.IGNORECASE
 )
+#: Leads that name the search itself ("searches for '...'", "googled '...'"): their quote is the
+#: query before one led only by typing ("types 'tgithub' and searches for 'github'").
+SEARCH_LEAD = re.compile(r"(?:search\w*|googled|looked up|query|results)\s*(?:for)?\s*:?\s*$", re.IGNORECASE)
 #: A search engine named right after a quote ("'...' - Google Search", "the '...' Bing results").
 ENGINE_NEXT = re.compile(r"\s*[-—|]?\s*(?:google|bing|duckduckgo|baidu)\b", re.IGNORECASE)
 #: A page title's search-engine tail ("'swift ui - 搜索'", "'X' - Google Search").
@@ -57,8 +67,9 @@ ENGINE_TAIL = re.compile(r"\s*[-—|]\s*(?:google|bing|duckduckgo)?\s*(?:search|
 
 @dataclass(frozen=True)
 class Situation:
-    """The kind of moment: a failure on screen now; a step after a recent failure that did not fix it;
-    a search now, whose query is known (several may hold, or none: clicking, reading, typing along)."""
+    """The kind of moment: a failure on screen now; a step after a recent failure that did not fix
+    it (or does not say: not one that says it worked, `RESOLVED`); a search now, whose query is
+    known (several may hold, or none: clicking, reading, typing along)."""
 
     error_now: bool = False
     not_fixed: bool = False
@@ -73,7 +84,9 @@ def situation_of(history: Sequence[Event]) -> Situation:
     latest = texts[-1]
     return Situation(
         error_now=bool(ERROR.search(latest)),
-        not_fixed=bool(NOT_FIXED.search(latest)) or any(ERROR.search(text) for text in texts[:-1]),
+        # An earlier failure counts until the latest event says what they tried worked.
+        not_fixed=bool(NOT_FIXED.search(latest))
+        or (not RESOLVED.search(latest) and any(ERROR.search(text) for text in texts[:-1])),
         # Only where the query is known: the search shape's placeholder is always fillable (the
         # writer fills it when the model leaves it in), and "query" in "the SQL query was rerun"
         # or a question in a colleague's comment is no search.
@@ -92,8 +105,9 @@ def query_in(text: str) -> str | None:
         return None
     quotes = [match for match in QUOTED.finditer(text) if not match.group(1).lower().startswith(("http", "www."))]
     led = [m for m in quotes if QUERY_LEAD.search(text[max(0, m.start() - 24) : m.start()])]
+    searched = [m for m in led if SEARCH_LEAD.search(text[max(0, m.start() - 24) : m.start()])]
     engine_next = [m for m in quotes if ENGINE_NEXT.match(text, m.end())]
-    for match in (*led, *engine_next):
+    for match in (*searched, *led, *engine_next):
         query = ENGINE_TAIL.sub("", match.group(1)).strip()
         if len(query) >= 2:
             return query
