@@ -19,6 +19,10 @@ def test_clicks_and_scrolls_are_no_failure_and_no_search() -> None:
 def test_an_error_on_screen_now_is_a_failure_now() -> None:
     moment = situation_of(_history("Opens src/editor.rs", "Terminal: cargo build fails with error[E0502]"))
     assert moment.error_now and not moment.searching
+    # An exception's name is an error too (no word boundary before "Error" in "TypeError").
+    for text in ("DevTools Console: Uncaught TypeError: findDOMNode is not a function", "-> KeyError: 'labels'"):
+        assert situation_of(_history(text)).error_now, text
+    assert not situation_of(_history("Reads a review of a terror film")).error_now
 
 
 def test_a_recent_failure_counts_as_not_fixed_for_a_few_events_then_no_longer() -> None:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from proactive.types import Event
 
+#: "error" also ends a word: exception names ("TypeError", "PermissionError", "KeyError"), but not
+#: "terror".
 ERROR = re.compile(
-    r"\berror|\bfail|exception|traceback|\bcannot\b|can't|couldn't|could not|unable to|not found|denied|"
+    r"(?<!\bt)error|\bfail|exception|traceback|\bcannot\b|can't|couldn't|could not|unable to|not found|denied|"
     r"\binvalid|\bcrash|\bbroken|doesn't work|does not work|didn't work|won't|isn't working|not working|"
     r"\bundefined\b|segmentation fault|timed? ?out|\b40[134]\b|\b50[023]\b|exit(s|ed)? (with )?(code|status) [1-9]|"
     r"\bwarning|mismatch|conflict|\brejected|\bdeclined|\bwrong\b|red underline|squiggl|\bbug\b|\bstuck\b|"
