@@ -46,7 +46,12 @@ def test_a_step_that_says_it_worked_ends_a_recent_failure() -> None:
         assert not situation_of(_history(failure, worked)).not_fixed, worked
     # Saying nothing of the outcome, or that it still fails, keeps it not fixed; "fixed" as an
     # adjective is no fix.
-    for open_still in ("Edits line 12 of parser.py", "Reruns pytest: still fails", "Compares the fixed deal's price"):
+    for open_still in (
+        "Edits line 12 of parser.py",
+        "Reruns pytest: still fails",
+        "Compares the fixed deal's price",
+        "Tries passing the path as a string",
+    ):
         assert situation_of(_history(failure, open_still)).not_fixed, open_still
 
 

@@ -41,9 +41,10 @@ NOT_FIXED = re.compile(
 
 #: Words of a latest event saying that what they tried worked ("15 passed", "the PDF compiled",
 #: "fixed the citation", "2 files changed"): an earlier failure no longer counts as not fixed.
-#: "fixed" only before what was fixed ("fixed the citation"), not as an adjective ("a fixed deal").
+#: "fixed" only before what was fixed ("fixed the citation"), not as an adjective ("a fixed deal");
+#: not "passing" ("tries passing the path as a string" says nothing of the outcome).
 RESOLVED = re.compile(
-    r"\b(passe[sd]|passing|succeeded|successful(ly)?|succeeds|works now|working now|that worked|it worked|"
+    r"\b(passe[sd]|succeeded|successful(ly)?|succeeds|works now|working now|that worked|it worked|"
     r"fixed (it|the|that|this|my|his|her|their)|solved|built cleanly|compiled|came back clean|"
     r"files? changed|merged|goes green|went green|all (checks|tests) (have )?pass)"
 )
