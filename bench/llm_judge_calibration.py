@@ -24,9 +24,10 @@ from sklearn.metrics import roc_auc_score
 
 from proactive.agent.baselines import GENERIC_TASK
 from proactive.data.labels import row_trace_key, trace_keys_by_id
-from proactive.data.loaders import load_reward_rows, load_test_traces
+from proactive.data.loaders import REWARD_FILE, load_reward_rows, load_test_traces
 from proactive.judge.llm_judge import DEFAULT_MODEL, create
 from proactive.settings import data_dir
+from proactive.types import Proposal
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
 
@@ -39,7 +40,7 @@ def main() -> None:
     parser.add_argument("--split", default="real_average")
     args = parser.parse_args()
     data = data_dir(None)
-    rows = load_reward_rows(data / "reward_data" / "train_data.jsonl")
+    rows = load_reward_rows(data / REWARD_FILE)
     test_keys = set(trace_keys_by_id(load_test_traces(data, args.split)).values())
     kept = [(i, r) for i, r in enumerate(rows) if row_trace_key(r) not in test_keys]
     by_category: dict[str, list[int]] = {}
@@ -56,8 +57,9 @@ def main() -> None:
     with scores_path.open("a") as out:
         for index in track([i for i in chosen if i not in done], description="judging"):
             row = rows[index]
-            p_accept = asyncio.run(judge._probability(row.history, row.task))
-            p_generic = asyncio.run(judge._probability(row.history, GENERIC_TASK))
+            # The judge itself, as the bench calls it: in logprob mode its score is P(yes).
+            p_accept = asyncio.run(judge(row.history, Proposal(task=row.task))).score
+            p_generic = asyncio.run(judge(row.history, Proposal(task=GENERIC_TASK))).score
             record = {
                 "row": index, "trace": row_trace_key(row), "category": row.category, "valid": row.valid,
                 "proposal": row.task is not None, "p_accept": p_accept, "p_generic": p_generic,

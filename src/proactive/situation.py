@@ -107,8 +107,9 @@ def query_in(text: str) -> str | None:
     if not (SEARCH.search(QUOTED.sub(" ", lowered)) or QUESTION.search(lowered)):
         return None
     quotes = [match for match in QUOTED.finditer(text) if not match.group(1).lower().startswith(("http", "www."))]
-    led = [m for m in quotes if QUERY_LEAD.search(text[max(0, m.start() - 24) : m.start()])]
-    searched = [m for m in led if SEARCH_LEAD.search(text[max(0, m.start() - 24) : m.start()])]
+    lead = {m.start(): text[max(0, m.start() - 24) : m.start()] for m in quotes}  # the words before each quote
+    led = [m for m in quotes if QUERY_LEAD.search(lead[m.start()])]
+    searched = [m for m in led if SEARCH_LEAD.search(lead[m.start()])]
     engine_next = [m for m in quotes if ENGINE_NEXT.match(text, m.end())]
     for match in (*searched, *led, *engine_next):
         query = ENGINE_TAIL.sub("", match.group(1)).strip()
