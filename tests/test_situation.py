@@ -3,7 +3,15 @@ recent failure, a search or question now, or none of them."""
 
 from __future__ import annotations
 
-from proactive.situation import FAILURE_EVENTS, Situation, situation_of
+from proactive.situation import (
+    FAILURE_EVENTS,
+    MAX_FAILURE_CHARS,
+    Situation,
+    failure_in,
+    recent_failure,
+    recent_file,
+    situation_of,
+)
 from proactive.types import Event
 
 
@@ -113,3 +121,31 @@ def test_the_query_of_a_search_a_few_events_back_still_counts_then_no_longer() -
         "how to cite both the journal and arxiv version of a paper"
     )
     assert typed_query(_history(search, *scrolls)) is None
+
+
+def test_what_failed_is_the_part_of_the_event_that_says_so() -> None:
+    assert failure_in("Firefox — localhost:5173 — DevTools Console: Uncaught TypeError: x is not a function") == (
+        "Uncaught TypeError: x is not a function"
+    )
+    assert failure_in("Windows Terminal — npm ERR! code ERESOLVE — unable to resolve dependency tree — peer react") == (
+        "unable to resolve dependency tree"
+    )
+    # A quote that holds the error is what failed; a part that says it was resolved is not.
+    assert failure_in("The user sees 'ModuleNotFoundError: No module named numpy' in the terminal.") == (
+        "ModuleNotFoundError: No module named numpy"
+    )
+    assert failure_in("nvim: client.go, conflict markers around func Do resolved") is None
+    assert failure_in("The user scrolls down the page.") is None
+    long = failure_in("make -> error: " + "word " * 40)
+    assert long is not None and len(long) <= MAX_FAILURE_CHARS and long.endswith("word")
+
+
+def test_the_failure_and_file_of_the_last_few_events_are_found_latest_first() -> None:
+    history = _history(
+        "shell: go test ./internal/httpclient -> FAIL internal/httpclient/client_test.go:41",
+        "nvim: internal/httpclient/client.go, line 88 edited",
+    )
+    assert recent_failure(history) == "FAIL internal/httpclient/client_test.go:41"
+    assert recent_file(history) == "internal/httpclient/client.go"
+    assert recent_failure(_history("The user reads the docs.")) is None
+    assert recent_file(_history("The user reads the docs.")) is None

@@ -11,6 +11,7 @@ from proactive.agent.writer import (
     OfferWriter,
     copies_prompt,
     decline_reason,
+    filled_failure,
     filled_search,
     names_something,
     proposal_of,
@@ -57,6 +58,32 @@ def test_a_search_placeholder_left_in_becomes_the_query_they_typed() -> None:
     assert decline_reason("Find out <the answer to their question>", clicks) == "copies its instructions"
     # A task without the placeholder is the model's own and is left alone.
     assert filled_search("Find out how to reference JavaScript in HTML", observation) is None
+
+
+def test_a_failure_placeholder_left_in_becomes_what_failed_and_its_file() -> None:
+    # The real 1.5B's answer at a merge conflict on our held traces (it was declined as a prompt copy,
+    # so the moment got silence): the placeholders stand for the failure and the file named there.
+    shape = "Explain why <their error> happens in <their file> and fix it"
+    conflict = _observation("shell: git rebase origin/main -> CONFLICT (content): Merge conflict in internal/client.go")
+    assert filled_failure(shape, conflict) == (
+        "Explain why 'CONFLICT (content): Merge conflict in internal/client.go' happens and fix it"
+    )
+    failing = _observation("Terminal: pytest tests/test_parser.py -q -> 14 passed, 1 failed (test_trailing_ws)")
+    filled = filled_failure(shape, failing)
+    assert filled == "Explain why '14 passed, 1 failed (test_trailing_ws)' happens in tests/test_parser.py and fix it"
+    assert not copies_prompt(filled)
+    # A step after the failure that did not fix it: "<what still fails>" is the failure seen before.
+    after = _observation("Sheets: H2 shows #VALUE! error", "Sheets: changes the range to E:E")
+    assert filled_failure("Find why <what still fails> and correct it", after) == (
+        "Find why 'H2 shows #VALUE! error' and correct it"
+    )
+    # Nothing failed lately, or another placeholder would be left: still a decline.
+    calm = _observation("The user scrolls down the README.")
+    assert filled_failure(shape, calm) is None
+    assert decline_reason(shape, calm) == "copies its instructions"
+    assert filled_failure("Find out <the answer to their question> about <their error>", failing) is None
+    # The model's own task is left alone.
+    assert filled_failure("Explain why test_trailing_ws fails and fix it", failing) is None
 
 
 def test_words_in_chinese_name_their_object_by_character_pairs() -> None:

@@ -127,3 +127,60 @@ def typed_query(history: Sequence[Event]) -> str | None:
         if query:
             return query
     return None
+
+
+#: Where a log line's parts meet: "shell: git rebase -> CONFLICT ...", "Firefox — page — Console: ...".
+PART_BREAK = re.compile(r"\s+(?:->|→|—|–|\|)\s+|;\s+")
+#: Extensions of the files a person works on (a file name names what an offer is about).
+FILE_EXTENSIONS = "py|js|ts|rs|go|rb|java|c|cpp|h|sql|md|txt|docx?|xlsx?|csv|pdf|pptx?|json|yaml|toml"
+#: A file name with its folders ("internal/httpclient/client.go").
+FILE_PATH = re.compile(rf"(?<![\w/.\-])(?:[\w.\-]+/)*[\w\-]+\.(?:{FILE_EXTENSIONS})\b")
+#: A part that says the failure is gone ("conflict markers ... resolved") names none ("14 passed,
+#: 1 failed" still does: `RESOLVED` is for the moment, not for one part).
+SOLVED = re.compile(r"\b(re)?solved\b")
+#: Longest failure put into an offer (cut at a word).
+MAX_FAILURE_CHARS = 90
+
+
+def failure_in(text: str) -> str | None:
+    """The words of one event that say what failed, or None: its last part (parts split at "->",
+    dashes, "|", ";") with an error or not-fixed word, a quote with one preferred ("the build
+    says 'cannot find module x'"); cut to `MAX_FAILURE_CHARS` at a word."""
+    quoted = [m.group(1) for m in QUOTED.finditer(text) if ERROR.search(m.group(1).lower())]
+    parts = [part for part in PART_BREAK.split(text) if _says_failure(part)]
+    found = quoted[-1] if quoted else parts[-1] if parts else None
+    if not found:
+        return None
+    # "DevTools Console: Uncaught TypeError: ..." -> from the first head that names the failure on.
+    heads = found.split(": ")
+    while len(heads) > 1 and not ERROR.search(heads[0].lower()):
+        heads = heads[1:]
+    found = " ".join(": ".join(heads).split()).strip(" .,:;'\"")
+    if len(found) > MAX_FAILURE_CHARS:
+        found = found[:MAX_FAILURE_CHARS].rsplit(" ", 1)[0]
+    return found or None
+
+
+def _says_failure(part: str) -> bool:
+    lowered = part.lower()
+    # "conflict markers ... resolved": a part that says it worked names no failure.
+    return bool(ERROR.search(lowered) or NOT_FIXED.search(lowered)) and not SOLVED.search(lowered)
+
+
+def recent_file(history: Sequence[Event]) -> str | None:
+    """The file named last in the latest event and the `FAILURE_EVENTS` before it, or None."""
+    for event in reversed(history[-1 - FAILURE_EVENTS :]):
+        names = FILE_PATH.findall(event.text)
+        if names:
+            return str(names[-1])
+    return None
+
+
+def recent_failure(history: Sequence[Event]) -> str | None:
+    """What failed in the latest event, else in the `FAILURE_EVENTS` before it (what "<their error>"
+    or "<what still fails>" stands for), or None."""
+    for event in reversed(history[-1 - FAILURE_EVENTS :]):
+        found = failure_in(event.text)
+        if found:
+            return found
+    return None

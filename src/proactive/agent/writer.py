@@ -26,7 +26,10 @@ What the earlier writer got wrong, and what this one does instead:
   made the model say them. A placeholder left in names nothing, so it is declined, except the
   search shape's when the query they typed is found (`situation.typed_query`): that placeholder
   stands for it, so it is filled (`FILLED_SEARCH`); the 1.5B left it in at most searches typed
-  in Chinese ('js 淡入淡出') or named only in an earlier event.
+  in Chinese ('js 淡入淡出') or named only in an earlier event. Likewise the failure shapes'
+  ("Explain why <their error> happens in <their file> and fix it", said as is at 6 of the 224
+  new-trace events, merge conflicts among them): the failure the latest events show
+  (`situation.recent_failure`) and its file fill them (`filled_failure`).
 
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
@@ -66,7 +69,7 @@ from proactive.models.base import ChatModel, Message, Usage
 from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
-from proactive.situation import Situation, query_in, situation_of, typed_query
+from proactive.situation import Situation, query_in, recent_failure, recent_file, situation_of, typed_query
 from proactive.types import Event, Judgement, Observation, Proposal, is_silence
 
 WRITE_TEMPLATE = "offer_write.j2"
@@ -97,6 +100,10 @@ ECHO_SHARE = 0.75
 MAX_TASK_CHARS = 110
 #: Words of the search shape's placeholder (prompts/offer_write.j2) that mark it left in a task.
 SEARCH_SLOT = re.compile(r"\btheir question\b", re.IGNORECASE)
+#: The failure shapes' placeholders for what failed (prompts/offer_write.j2), and for its file.
+FAILURE_SLOT = re.compile(r"<(?:their error|what still fails)>", re.IGNORECASE)
+FILE_SLOT = re.compile(r"<their file>", re.IGNORECASE)
+FILE_PHRASE = re.compile(r"\s+(?:in|of|from)\s+<their file>", re.IGNORECASE)
 #: The offer a task that leaves the search placeholder in becomes, with the query they typed.
 FILLED_SEARCH = "Find the answer to '{query}' and sum it up"
 #: Longest query put into `FILLED_SEARCH` (cut at a word).
@@ -333,6 +340,23 @@ def filled_search(task: str, observation: Observation) -> str | None:
     return FILLED_SEARCH.format(query=query)
 
 
+def filled_failure(task: str, observation: Observation) -> str | None:
+    """`task` with the failure shapes' placeholders ("<their error>", "<what still fails>") standing
+    for what failed in the latest events, quoted, and "<their file>" for the file named there
+    (dropped when none is, or the failure names it already); None when `task` has no failure
+    placeholder, nothing failed lately, or a placeholder would still be left in."""
+    if not FAILURE_SLOT.search(task):
+        return None
+    failure = recent_failure(observation.history)
+    if not failure:
+        return None
+    filled = FAILURE_SLOT.sub(lambda _: f"'{failure}'", task)
+    file = recent_file(observation.history)
+    named = file is not None and file not in failure
+    filled = FILE_SLOT.sub(lambda _: str(file), filled) if named else FILE_PHRASE.sub("", filled)
+    return None if placeholder_pattern().search(filled) else filled
+
+
 @dataclass
 class WrittenOffer:
     """The writer's result: a task or a decline (with why), and what the call cost."""
@@ -398,7 +422,7 @@ class OfferWriter:
             offer.declined = "nothing concrete to offer"
             return offer
         task = " ".join(str(task).split())
-        filled = filled_search(task, observation)
+        filled = filled_search(task, observation) or filled_failure(task, observation)
         if filled:
             offer.candidate, task = task, filled
             offer.declined = repeated_offer(task, observation) or ""
@@ -419,7 +443,7 @@ def proposal_of(offer: WrittenOffer, gate_probability: float | None) -> Proposal
         written = f": {offer.candidate!r}" if offer.candidate else ""
         thoughts = f"writer declined ({offer.declined}){written}"
         return Proposal(task=None, thoughts=thoughts, gate_probability=gate_probability)
-    thoughts = f"filled the search placeholder of {offer.candidate!r}" if offer.candidate else ""
+    thoughts = f"filled the placeholders of {offer.candidate!r}" if offer.candidate else ""
     return Proposal(
         task=offer.task, message=offer.task, thoughts=thoughts, gate_probability=gate_probability,
         repeats=offer.repeats,

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from proactive.situation import ERROR, QUESTION, SEARCH
+from proactive.situation import ERROR, FILE_EXTENSIONS, QUESTION, SEARCH
 from proactive.types import Event
 
 UNDO = re.compile(
@@ -47,9 +47,7 @@ DWELL_WORDS = re.compile(
     r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b"
 )
 QUOTED = re.compile(r"['\"‘“]([^'\"’”]{3,80})['\"’”]")
-FILE_LIKE = re.compile(
-    r"\b[\w\-]+\.(py|js|ts|rs|go|rb|java|c|cpp|h|sql|md|txt|docx?|xlsx?|csv|pdf|pptx?|json|yaml|toml)\b"
-)
+FILE_LIKE = re.compile(rf"\b[\w\-]+\.({FILE_EXTENSIONS})\b")
 APP_WORDS = re.compile(
     r"vs ?code|visual studio|terminal|firefox|chrome|safari|edge|word|excel|sheets|docs|powerpoint|slides|"
     r"outlook|gmail|mail|slack|teams|zoom|notion|obsidian|finder|explorer|pycharm|intellij|vim|emacs|"
