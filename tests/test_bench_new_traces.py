@@ -32,6 +32,18 @@ def test_our_new_traces_load_and_are_labelled_as_documented() -> None:
             assert bool(objects) == need
 
 
+def test_the_blind_traces_load_are_labelled_as_documented_and_new() -> None:
+    blind = load_labelled_traces(REPO_TRACES / "blind")
+    assert len(blind) == 8 and sum(len(t.trace.events) for t in blind) == 117
+    assert sum(t.need_count for t in blind) == 32
+    assert {t.setting for t in blind} == {"coding", "writing", "daily"}
+    others = {t.trace.id for part in ("dev", "held") for t in load_labelled_traces(REPO_TRACES / part)}
+    assert others.isdisjoint({t.trace.id for t in blind})
+    for labelled in blind:
+        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
+            assert bool(objects) == need
+
+
 def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "always"
     args = ["bench", "new-traces", str(TRACES), "--agent", "always", "--out", str(out), "--json"]
