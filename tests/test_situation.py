@@ -136,6 +136,7 @@ def test_what_failed_is_the_part_of_the_event_that_says_so() -> None:
     )
     assert failure_in("nvim: client.go, conflict markers around func Do resolved") is None
     assert failure_in("The user scrolls down the page.") is None
+    assert failure_in("CI: step 3: failed") == "step 3: failed"  # a head is dropped only before a whole failure
     long = failure_in("make -> error: " + "word " * 40)
     assert long is not None and len(long) <= MAX_FAILURE_CHARS and long.endswith("word")
 

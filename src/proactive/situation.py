@@ -151,9 +151,10 @@ def failure_in(text: str) -> str | None:
     found = quoted[-1] if quoted else parts[-1] if parts else None
     if not found:
         return None
-    # "DevTools Console: Uncaught TypeError: ..." -> from the first head that names the failure on.
+    # "DevTools Console: Uncaught TypeError: ..." -> from the first head that names the failure on,
+    # keeping at least three words ("step 3: failed" stays whole).
     heads = found.split(": ")
-    while len(heads) > 1 and not ERROR.search(heads[0].lower()):
+    while len(heads) > 1 and not ERROR.search(heads[0].lower()) and len(" ".join(heads[1:]).split()) >= 3:
         heads = heads[1:]
     found = " ".join(": ".join(heads).split()).strip(" .,:;'\"")
     if len(found) > MAX_FAILURE_CHARS:
