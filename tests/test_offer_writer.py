@@ -85,6 +85,27 @@ def test_an_offer_to_answer_the_query_they_typed_may_quote_it_but_not_retell_the
     assert echoes_activity("Find speaker notes for slides 3 to 7 straight from his outline", said)
 
 
+def test_a_step_of_their_own_is_not_an_offer() -> None:
+    # Real 1.5B tasks at gate openings (new traces and ProactiveBench, writer asked at every event).
+    observation = Observation(history=_events(
+        "Terminal — cargo test: 6 passed, including a new test in tests/undo.rs; I open the blog post on split borrows",
+        "Sheets: H2 cleared, formula retyped identically -> 0; Spotify playlist on; copied text from the web page",
+    ))  # fmt: skip
+    own = "a step of their own, not work done for them"
+    for task in (
+        "Read the blog post on split borrows and understand how to use it",
+        "Retype the formula in cell H2 to reflect the correct balance.",
+        "continue working on the new test in tests/undo.rs",
+        "copy text from the web page",
+        "listen to the Spotify playlist",
+        "tagging categories by hand in Sheets",
+    ):
+        assert decline_reason(task, observation) == own, task
+    # Work done for them starts otherwise.
+    assert decline_reason("Explain why the formula in H2 returns 0 and fix it", observation) == ""
+    assert decline_reason("Summarize the blog post on split borrows", observation) == ""
+
+
 def test_a_plural_names_the_same_thing_as_its_singular() -> None:
     searched = _events("Searched 'cup to ml', then 'us cup vs uk cup'.")
     assert names_something("Convert cups to millilitres for the recipe", searched)

@@ -33,7 +33,8 @@ What the earlier writer got wrong, and what this one does instead:
 
 After the model answers, checks can turn the answer into a *decline* (silence, the person
 sees nothing, the proposal's `thoughts` say why): the model said null; the task is under
-`MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`); it copies
+`MIN_TASK_WORDS` words; it starts with a click or keystroke (`UI_STEPS`) or a step of their own
+(`OWN_STEPS`: "continue working on ...", "Retype the formula ..."); it copies
 `COPY_WORDS` words of its own prompt or leaves one of its placeholders in; it names nothing
 from the last `GROUNDING_EVENTS` events (a stock phrase; a plural counts as its singular);
 it retells an event (`ECHO_WORDS`, `ECHO_SHARE`; a task that starts with an answering verb
@@ -86,6 +87,15 @@ STEM = 5
 UI_STEPS = frozenset({
     "open", "click", "scroll", "type", "press", "navigate", "go", "switch", "return", "close", "select", "hover",
     "drag", "tap",
+})  # fmt: skip
+#: First words of tasks that name a step of the person's own, not work done for them ("continue working
+#: on Visual Studio Code", "copy text from a web page", "listen to the playlist", "Read the blog post on
+#: split borrows ...", "Retype the formula in cell H2"): the prompt asks for work the assistant does
+#: and never to tell them to redo what they just did. A first word in -ing describes what they do
+#: ("tagging categories by hand", "scrolling ...").
+OWN_STEPS = frozenset({
+    "continue", "start", "copy", "paste", "listen", "read", "pause", "keep", "retype", "redo", "repeat", "retry",
+    "revert",
 })  # fmt: skip
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
@@ -314,8 +324,11 @@ def decline_reason(task: str, observation: Observation, shingles: set[tuple[str,
     recent = observation.history[-GROUNDING_EVENTS:]
     if len(task.split()) < MIN_TASK_WORDS:
         return "too short to be an offer"
-    if task.split()[0].lower().strip("'\"") in UI_STEPS:
+    first = task.split()[0].lower().strip("'\",.:;")
+    if first in UI_STEPS:
         return "a click or keystroke they would do themselves, not help"
+    if first in OWN_STEPS or (first.endswith("ing") and len(first) > 5):
+        return "a step of their own, not work done for them"
     if copies_prompt(task, shingles):
         return "copies its instructions"
     if placeholder_pattern().search(task):
