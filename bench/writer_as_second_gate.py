@@ -45,6 +45,8 @@ def member_thresholds(gate_set: Path) -> tuple[dict[str, float], float]:
 
 
 def records_of(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no records; pass the folder of a finished `--threshold 0` run")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -82,6 +84,8 @@ def pb_rows(run: Path, per_trace: dict[str, float]) -> list[Row]:
 
     book = LabelBook.load(data_dir(None))
     rows: list[Row] = []
+    if not (run / "predictions").is_dir():
+        raise SystemExit(f"{run}: no predictions/; pass the folder of a finished `bench run --threshold 0`")
     for prediction in sorted((run / "predictions").glob("*.json")):
         scored = score_file(prediction, book, with_content=False)
         records = records_of(run / "records" / f"{prediction.stem}.jsonl")
