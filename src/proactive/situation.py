@@ -9,7 +9,7 @@ data set's phrasing, and run on lower-cased text.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from proactive.types import Event
@@ -119,14 +119,24 @@ def query_in(text: str) -> str | None:
     return unquoted.group(1).strip().rstrip(".") if unquoted else None
 
 
+def latest_found(history: Sequence[Event], find: Callable[[str], str | None]) -> str | None:
+    """What `find` finds in the latest event, else in the `FAILURE_EVENTS` before it (latest first), or None."""
+    for event in reversed(history[-1 - FAILURE_EVENTS :]):
+        found = find(event.text)
+        if found:
+            return found
+    return None
+
+
+def cut_at_word(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters cut back to the last whole word."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0]
+
+
 def typed_query(history: Sequence[Event]) -> str | None:
     """The query of the latest search among the last few events (the latest and `FAILURE_EVENTS`
     before it), or None: what "the answer to their question" is about, when they searched."""
-    for event in reversed(history[-1 - FAILURE_EVENTS :]):
-        query = query_in(event.text)
-        if query:
-            return query
-    return None
+    return latest_found(history, query_in)
 
 
 #: Where a log line's parts meet: "shell: git rebase -> CONFLICT ...", "Firefox — page — Console: ...".
@@ -156,9 +166,7 @@ def failure_in(text: str) -> str | None:
     heads = found.split(": ")
     while len(heads) > 1 and not ERROR.search(heads[0].lower()) and len(" ".join(heads[1:]).split()) >= 3:
         heads = heads[1:]
-    found = " ".join(": ".join(heads).split()).strip(" .,:;'\"")
-    if len(found) > MAX_FAILURE_CHARS:
-        found = found[:MAX_FAILURE_CHARS].rsplit(" ", 1)[0]
+    found = cut_at_word(" ".join(": ".join(heads).split()).strip(" .,:;'\""), MAX_FAILURE_CHARS)
     return found or None
 
 
@@ -168,20 +176,17 @@ def _says_failure(part: str) -> bool:
     return bool(ERROR.search(lowered) or NOT_FIXED.search(lowered)) and not SOLVED.search(lowered)
 
 
+def _last_file(text: str) -> str | None:
+    names = FILE_PATH.findall(text)
+    return str(names[-1]) if names else None
+
+
 def recent_file(history: Sequence[Event]) -> str | None:
     """The file named last in the latest event and the `FAILURE_EVENTS` before it, or None."""
-    for event in reversed(history[-1 - FAILURE_EVENTS :]):
-        names = FILE_PATH.findall(event.text)
-        if names:
-            return str(names[-1])
-    return None
+    return latest_found(history, _last_file)
 
 
 def recent_failure(history: Sequence[Event]) -> str | None:
     """What failed in the latest event, else in the `FAILURE_EVENTS` before it (what "<their error>"
     or "<what still fails>" stands for), or None."""
-    for event in reversed(history[-1 - FAILURE_EVENTS :]):
-        found = failure_in(event.text)
-        if found:
-            return found
-    return None
+    return latest_found(history, failure_in)

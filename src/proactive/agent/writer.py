@@ -70,7 +70,15 @@ from proactive.models.base import ChatModel, Message, Usage
 from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
-from proactive.situation import Situation, query_in, recent_failure, recent_file, situation_of, typed_query
+from proactive.situation import (
+    Situation,
+    cut_at_word,
+    query_in,
+    recent_failure,
+    recent_file,
+    situation_of,
+    typed_query,
+)
 from proactive.types import Event, Judgement, Observation, Proposal, is_silence
 
 WRITE_TEMPLATE = "offer_write.j2"
@@ -348,9 +356,7 @@ def filled_search(task: str, observation: Observation) -> str | None:
     query = typed_query(observation.history)
     if not query:
         return None
-    if len(query) > MAX_QUERY_CHARS:
-        query = query[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
-    return FILLED_SEARCH.format(query=query)
+    return FILLED_SEARCH.format(query=cut_at_word(query, MAX_QUERY_CHARS))
 
 
 def filled_failure(task: str, observation: Observation) -> str | None:
