@@ -44,6 +44,18 @@ def test_the_blind_traces_load_are_labelled_as_documented_and_new() -> None:
             assert bool(objects) == need
 
 
+def test_the_second_blind_set_loads_is_labelled_as_documented_and_new() -> None:
+    blind2 = load_labelled_traces(REPO_TRACES / "blind2")
+    assert len(blind2) == 12 and sum(len(t.trace.events) for t in blind2) == 186
+    assert sum(t.need_count for t in blind2) == 48
+    assert {t.setting for t in blind2} == {"coding", "writing", "daily"}
+    others = {t.trace.id for part in ("dev", "held", "blind") for t in load_labelled_traces(REPO_TRACES / part)}
+    assert others.isdisjoint({t.trace.id for t in blind2})
+    for labelled in blind2:
+        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
+            assert bool(objects) == need
+
+
 def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "always"
     args = ["bench", "new-traces", str(TRACES), "--agent", "always", "--out", str(out), "--json"]

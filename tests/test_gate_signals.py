@@ -38,6 +38,37 @@ def test_errors_in_any_setting(text: str) -> None:
     assert _signal(calm, "error_now") == 0.0
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "JupyterLab — cell [8]: pd.to_datetime(df['order_date'], format='%d/%m/%Y') ran without errors",
+        "pytest -q -> 100 passed, 0 failed",
+        "git merge origin/main -> no conflicts, fast-forward",
+        "The check reports page was run: 29 of 29 comments complete, 0 errors.",
+    ],
+)
+def test_a_failure_word_that_says_none_happened_is_not_an_error(text: str) -> None:
+    assert _signal(_history("Ran the cell", text), "error_now") == 0.0
+
+
+def test_google_office_apps_are_not_searches() -> None:
+    assert _signal(_history("Google Sheets — Maya's Birthday Guest List — row 8 selected"), "search_now") == 0.0
+    assert _signal(_history("Opened Google Docs — essay_draft"), "search_now") == 0.0
+    assert _signal(_history("Chrome — Google Search — 'bounce zone nut free food'"), "search_now") == 1.0
+
+
+def test_a_question_to_a_person_or_in_a_web_address_is_not_one_typed_for_an_answer() -> None:
+    asked = _history("Typed 'why does my merge duplicate rows' into the search box")
+    assert _signal(asked, "question_now") == 1.0
+    for text in (
+        "Thunderbird | Compose: To ap@nordlicht.de — 'Could you send the PO number?'",
+        "She posts in the Teams chat: 'anyone fancy swapping a Saturday in Jan?'",
+        "web.whatsapp.com — Mum — 'can you be my guarantor for the flat? x'",
+        "example.org/wp-admin/post.php?post=1187&action=edit — Edit Post",
+    ):
+        assert _signal(_history(text), "question_now") == 0.0, text
+
+
 def test_the_same_failure_again_counts_more_than_a_first_one() -> None:
     first = _history("Ran make", "make: *** [all] Error 2")
     again = _history("Ran make", "make: *** [all] Error 2", "Edited Makefile", "make: *** [all] Error 2 again")

@@ -71,6 +71,7 @@ from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
 from proactive.situation import (
+    QUOTED,
     Situation,
     cut_at_word,
     query_in,
@@ -105,6 +106,8 @@ OWN_STEPS = frozenset({
     "continue", "start", "copy", "paste", "listen", "read", "pause", "keep", "retype", "redo", "repeat", "retry",
     "revert",
 })  # fmt: skip
+#: A task that ends "again" / "once more" tells them to redo a step ("Export PDF again").
+AGAIN_AT_END = re.compile(r"\b(again|once more)\W*$", re.IGNORECASE)
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
 #: A task retells a recent event when it shares a run of at least `ECHO_WORDS` words with the
@@ -327,15 +330,22 @@ def answers_query_in_other_script(task: str, observation: Observation) -> bool:
     return answering and bool(query and _CJK_RUN.search(query))
 
 
+def is_label_on_screen(task: str, latest: str) -> bool:
+    """True when the task is only a quoted label of the latest event: a button they just clicked
+    ("View in Sheets" at "... 'View in Sheets' clicked")."""
+    said = task.strip(" .'\"").lower()
+    return any(label.strip().lower() == said for label in QUOTED.findall(latest))
+
+
 def decline_reason(task: str, observation: Observation, shingles: set[tuple[str, ...]] | None = None) -> str:
     """Why the writer would not offer `task` at this moment (see the module docstring), or ""."""
     recent = observation.history[-GROUNDING_EVENTS:]
     if len(task.split()) < MIN_TASK_WORDS:
         return "too short to be an offer"
     first = task.split()[0].lower().strip("'\",.:;")
-    if first in UI_STEPS:
+    if first in UI_STEPS or is_label_on_screen(task, observation.history[-1].text):
         return "a click or keystroke they would do themselves, not help"
-    if first in OWN_STEPS or (first.endswith("ing") and len(first) > 5):
+    if first in OWN_STEPS or (first.endswith("ing") and len(first) > 5) or AGAIN_AT_END.search(task):
         return "a step of their own, not work done for them"
     if copies_prompt(task, shingles):
         return "copies its instructions"
