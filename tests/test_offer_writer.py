@@ -101,9 +101,6 @@ def test_a_step_of_their_own_is_not_an_offer() -> None:
         "tagging categories by hand in Sheets",
     ):
         assert decline_reason(task, observation) == own, task
-    # Ends by telling them to do it again (blind trace, a logo re-uploaded before an export).
-    assert decline_reason("Export the invoice PDF again", observation) == own
-    assert decline_reason("Copy the formula to H3 once more.", observation) == own
     # Only the label of a button they clicked (blind trace, a Google Forms responses page).
     clicked = Observation(history=_events("Google Forms — Maya's Party RSVP — Responses — 'View in Sheets' clicked"))
     click = "a click or keystroke they would do themselves, not help"

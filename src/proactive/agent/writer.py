@@ -106,8 +106,6 @@ OWN_STEPS = frozenset({
     "continue", "start", "copy", "paste", "listen", "read", "pause", "keep", "retype", "redo", "repeat", "retry",
     "revert",
 })  # fmt: skip
-#: A task that ends "again" / "once more" tells them to redo a step ("Export PDF again").
-AGAIN_AT_END = re.compile(r"\b(again|once more)\W*$", re.IGNORECASE)
 #: Fewer words than this is a name, not an offer ("billing_invoice").
 MIN_TASK_WORDS = 3
 #: A task retells a recent event when it shares a run of at least `ECHO_WORDS` words with the
@@ -345,7 +343,7 @@ def decline_reason(task: str, observation: Observation, shingles: set[tuple[str,
     first = task.split()[0].lower().strip("'\",.:;")
     if first in UI_STEPS or is_label_on_screen(task, observation.history[-1].text):
         return "a click or keystroke they would do themselves, not help"
-    if first in OWN_STEPS or (first.endswith("ing") and len(first) > 5) or AGAIN_AT_END.search(task):
+    if first in OWN_STEPS or (first.endswith("ing") and len(first) > 5):
         return "a step of their own, not work done for them"
     if copies_prompt(task, shingles):
         return "copies its instructions"
