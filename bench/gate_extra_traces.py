@@ -32,8 +32,8 @@ from proactive.data.labelled import LabelledTrace, load_labelled_traces, rows_of
 from proactive.data.labels import trace_key_of_events
 from proactive.data.loaders import REWARD_FILE
 from proactive.gate.default import DEFAULT_SPEC, training_rows
-from proactive.gate.training import default_encoder, examples_from_rows, train_gate
 from proactive.gate.trained import TrainedGate
+from proactive.gate.training import default_encoder, examples_from_rows, train_gate
 from proactive.metrics import auc
 from proactive.settings import data_dir
 

@@ -69,6 +69,20 @@ def test_a_question_to_a_person_or_in_a_web_address_is_not_one_typed_for_an_answ
         assert _signal(_history(text), "question_now") == 0.0, text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Dana runs `npx jest CartSummary --runInBand` five times by hand; all five pass",
+        "She copies the charge references one by one from the bank tab into the complaint form",
+        "I flip to the spreadsheet for year two's figure, then back, then to the on-cost line, then back",
+        "Marguerite deletes the legal paragraph, rewrites it, and deletes it again",
+    ],
+)
+def test_a_step_done_over_and_over_in_one_event_is_a_loop(text: str) -> None:
+    assert _signal(_history("Opened the project", text), "loop_now") == 1.0
+    assert _signal(_history("Opened the project", "Rewrote the intro of report.docx"), "loop_now") == 0.0
+
+
 def test_the_same_failure_again_counts_more_than_a_first_one() -> None:
     first = _history("Ran make", "make: *** [all] Error 2")
     again = _history("Ran make", "make: *** [all] Error 2", "Edited Makefile", "make: *** [all] Error 2 again")

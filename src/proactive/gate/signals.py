@@ -42,6 +42,14 @@ CALM = re.compile(
     r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
     r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth"
 )
+#: One event that tells of a step done over and over ("rewrote it, undid it, rewrote it", "runs it five
+#: times by hand", "copies each row one by one", "Annuler. Annuler."): a loop or a tedious manual step
+#: said in a line, which `undo_recent` (events with an undo word) counts as one. From the gate's misses
+#: on its own training traces (out-of-fold), not from an evaluation trace.
+REPEATED_STEP = re.compile(
+    r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
+    r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b"
+)
 DWELL_WORDS = re.compile(
     r"\bstill\b|\bkeeps?\b|\bfor (\d+|several|a few|many) (min|minute|hour)|\bstares?\b|\bre-?reads?\b|"
     r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b"
@@ -78,7 +86,7 @@ SIGNAL_NAMES = (
     "question_now", "question_recent",
     "undo_recent", "back_and_forth",
     "gap_relative", "gap_log", "same_thing_run", "dwell_words",
-    "calm_now", "position_log",
+    "calm_now", "position_log", "loop_now",
 )  # fmt: skip
 
 
@@ -193,5 +201,6 @@ def signal_features(history: Sequence[Event]) -> np.ndarray:
         float(bool(DWELL_WORDS.search(texts[-1]))),
         float(bool(CALM.search(texts[-1])) and not errors[-1] and not questions[-1]),
         math.log1p(session_position(history)),
+        float(len(UNDO.findall(texts[-1])) >= 2 or bool(REPEATED_STEP.search(texts[-1]))),
     ]
     return np.asarray(values, dtype=np.float32)
