@@ -69,7 +69,7 @@ def report(name: str, gate: TrainedGate, traces: Sequence[LabelledTrace], run: P
     for labelled in traces:
         events = labelled.trace.events
         probabilities = gate.probabilities([events[: i + 1] for i in range(len(events))])
-        offers = writer_offers(run, labelled) or [None] * len(events)
+        offers: Sequence[bool | None] = writer_offers(run, labelled) or [None] * len(events)
         parts.setdefault(labelled.part, []).extend(
             zip(probabilities.tolist(), labelled.help_needed, offers, strict=True)
         )
