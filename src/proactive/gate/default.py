@@ -3,7 +3,7 @@
 Nobody has to train anything before `proactive bench run`, `scripts/run.sh` or
 `proactive assist`: the first use fits the set into the state dir (a few seconds here,
 with a progress bar) and later uses load it. It is fitted on ProactiveBench's reward rows
-and on our 48 hand-labelled training traces (`train_traces/`: coding, writing and daily
+and on our 72 hand-labelled training traces (`train_traces/`: coding, writing and daily
 life, written unlike the released traces and unlike `data/new_traces`). The folder name
 carries a fingerprint of the recipe (blocks, regularisations, the features' source), of
 the reward file and of the training traces, so a change of any builds a new set instead
