@@ -3,8 +3,9 @@
 # ProactiveBench: `gated` = the shipped situation-signal gate (decides when; built on first
 # use from the reward rows, each scored trace gets the member fitted without it) + the offer
 # writer on qwen2.5-coder-1.5b (decides what, or declines). With no arguments it runs two
-# traces (code_11, writing_11: 35 of 233 events, a few minutes here) and then our own new
-# traces; arguments replace that choice and go to `proactive bench run`.
+# traces (code_11, writing_11: 35 of 233 events, a few minutes here) and then the second blind
+# set of our own new traces (186 events nobody chose by); arguments replace that choice and go
+# to `proactive bench run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -16,9 +17,11 @@ echo "agent: gated (gate: the shipped situation-signal gate set; writer: the off
 if [ "$#" -eq 0 ]; then
   proactive bench run "${AGENT[@]}" --traces code_11,writing_11 --out runs/gated-default-2traces
   echo
-  echo "On our own hand-labelled new traces (coding, writing, daily life; nobody trained on them):"
-  proactive bench new-traces "${AGENT[@]}" --out runs/gated-default-new-traces
+  echo "On our own hand-labelled new traces (coding, writing, daily life; nobody trained or chose by them):"
+  proactive bench new-traces data/new_traces/blind2 "${AGENT[@]}" --out runs/gated-default-blind2
   echo
+  echo "All four sets of new traces (dev, held, blind, blind2: 527 events; resumable):"
+  echo "  .venv/bin/proactive bench new-traces ${AGENT[*]} --out runs/gated-default-new-traces"
   echo "That was 2 of the 12 test traces. The whole benchmark (233 events; resumable):"
   echo "  .venv/bin/proactive bench run ${AGENT[*]} --out runs/gated-default"
 else
