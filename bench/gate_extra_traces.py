@@ -14,6 +14,13 @@ opens and the writer offered.
     .venv/bin/python bench/gate_extra_traces.py --extra /path/to/more_traces --t0 runs/nt-t0 \\
         data/new_traces/dev data/new_traces/held data/new_traces/blind
 
+With `--leave-out PATTERN` the first gate is fitted without the shipped training traces whose
+file name matches the pattern, and the second with all of them: how the third batch of training
+traces was measured once it had been added (docs/agent.md, Session 16):
+
+    .venv/bin/python bench/gate_extra_traces.py --leave-out '*3_*' \\
+        data/new_traces/dev data/new_traces/held data/new_traces/blind
+
 An extra trace whose first event equals an evaluation trace's is refused (it would be
 fitting on a scored trace).
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +38,21 @@ import numpy as np
 from proactive.bench.metrics import timing_metrics
 from proactive.data.labelled import LabelledTrace, load_labelled_traces, rows_of_labelled
 from proactive.data.labels import trace_key_of_events
-from proactive.data.loaders import REWARD_FILE
-from proactive.gate.default import DEFAULT_SPEC, training_rows
+from proactive.data.loaders import REWARD_FILE, load_reward_rows
+from proactive.gate.default import DEFAULT_SPEC, TRAIN_TRACES
 from proactive.gate.trained import TrainedGate
 from proactive.gate.training import default_encoder, examples_from_rows, train_gate
 from proactive.metrics import auc
 from proactive.settings import data_dir
 
 
-def fitted_gate(extra: Sequence[LabelledTrace]) -> TrainedGate:
-    """The `full` member of the shipped recipe, with `extra` traces added to its rows."""
-    rows = training_rows(data_dir(None) / REWARD_FILE) + rows_of_labelled(list(extra))
+def fitted_gate(extra: Sequence[LabelledTrace], leave_out: str | None = None) -> TrainedGate:
+    """The `full` member of the shipped recipe, with `extra` traces added to its rows and the shipped
+    training traces whose file name matches `leave_out` taken out."""
+    shipped = [
+        t for t in load_labelled_traces(TRAIN_TRACES) if not (leave_out and fnmatch(t.trace.id + ".json", leave_out))
+    ]
+    rows = load_reward_rows(data_dir(None) / REWARD_FILE) + rows_of_labelled([*shipped, *extra])
     manifest, arrays = train_gate(examples_from_rows(rows), DEFAULT_SPEC, default_encoder())
     return TrainedGate(manifest, arrays)
 
@@ -96,10 +108,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+", help="labelled traces to score (never fitted on)")
     parser.add_argument("--extra", type=Path, action="append", default=[], help="a folder of extra training traces")
+    parser.add_argument("--leave-out", help="first fit without the shipped training traces matching this")
     parser.add_argument("--t0", type=Path, help="a `bench new-traces --threshold 0` run over the same folders")
     args = parser.parse_args()
     traces = [t for folder in args.folders for t in load_labelled_traces(folder)]
     scored = {trace_key_of_events(t.trace.events) for t in traces}
+    if args.leave_out:
+        report(f"shipped training traces but {args.leave_out}", fitted_gate([], args.leave_out), traces, args.t0)
     report("shipped training traces", fitted_gate([]), traces, args.t0)
     for folder in args.extra:
         extra = load_labelled_traces(folder)
