@@ -9,8 +9,10 @@ small number that reads the same for a coder, a writer or someone booking a trai
 - ``error``: a failure on screen now, in the last few events, and the same failure again;
 - ``search``: searching now, how many searches lately, and a *reformulated* query (shares
   words with a recent query but is not the same: the person is not finding it);
-- ``question``: a question typed (a "?", "how do I", "why does" ...);
+- ``question``: a question typed for an answer (a "?", "how do I", "why does" ...; not one put
+  to a person in a message, not a web address's query string);
 - ``undo``: undo / delete / revert / rewrite steps in the last few events (a loop);
+- ``loop``: one event that tells of a step done over and over ("five times by hand", "one by one");
 - ``back_and_forth``: A-B-A alternation between two things (comparing, copying by hand);
 - ``dwell``: a long gap before the latest event relative to the trace's own pace, and how
   many events in a row stay on the same thing;
@@ -42,10 +44,11 @@ CALM = re.compile(
     r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
     r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth"
 )
-#: One event that tells of a step done over and over ("rewrote it, undid it, rewrote it", "runs it five
-#: times by hand", "copies each row one by one", "Annuler. Annuler."): a loop or a tedious manual step
-#: said in a line, which `undo_recent` (events with an undo word) counts as one. From the gate's misses
-#: on its own training traces (out-of-fold), not from an evaluation trace.
+#: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
+#: again", "runs it five times by hand", "copies each row one by one", "flips to the sheet, then back"):
+#: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
+#: as one. From the gate's out-of-fold misses on its own training traces, not from an evaluation trace;
+#: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
 REPEATED_STEP = re.compile(
     r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
     r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b"
@@ -55,7 +58,7 @@ DWELL_WORDS = re.compile(
     r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b"
 )
 QUOTED = re.compile(r"['\"‘“]([^'\"’”]{3,80})['\"’”]")
-#: A question put to a person (a chat, a message, an email) is theirs to answer: in our 48 training
+#: A question put to a person (a chat, a message, an email) is theirs to answer: in the first 48 training
 #: traces 14 of 17 events with such a question need no help, against 32 of 76 other questions.
 TO_PERSON = re.compile(
     r"\b(compos\w*|messag\w*|chats?|repl(y|ies|ied)|whatsapp|slack|teams|texts?|dms?|emails? to|writes? to|sends?)\b"
