@@ -22,6 +22,7 @@ if [ "$#" -eq 0 ]; then
   echo
   echo "All four sets of new traces (dev, held, blind, blind2: 527 events; resumable):"
   echo "  .venv/bin/proactive bench new-traces ${AGENT[*]} --out runs/gated-default-new-traces"
+  echo
   echo "That was 2 of the 12 test traces. The whole benchmark (233 events; resumable):"
   echo "  .venv/bin/proactive bench run ${AGENT[*]} --out runs/gated-default"
 else
