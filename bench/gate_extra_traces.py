@@ -42,7 +42,7 @@ from proactive.data.loaders import REWARD_FILE, load_reward_rows
 from proactive.gate.default import DEFAULT_SPEC, TRAIN_TRACES
 from proactive.gate.trained import TrainedGate
 from proactive.gate.training import default_encoder, examples_from_rows, train_gate
-from proactive.metrics import auc
+from proactive.metrics import auc, confusion_counts
 from proactive.settings import data_dir
 
 
@@ -70,12 +70,6 @@ def writer_offers(run: Path | None, labelled: LabelledTrace) -> list[bool] | Non
     return [r["proposal"]["task"] is not None for r in records]
 
 
-def counts(spoke: Sequence[bool], need: Sequence[bool]) -> list[int]:
-    pairs = list(zip(spoke, need, strict=True))
-    return [sum(s and n for s, n in pairs), sum(s and not n for s, n in pairs),
-            sum(not s and not n for s, n in pairs), sum(n and not s for s, n in pairs)]  # fmt: skip
-
-
 def report(name: str, gate: TrainedGate, traces: Sequence[LabelledTrace], run: Path | None) -> None:
     parts: dict[str, list[tuple[float, bool, bool | None]]] = {}
     for labelled in traces:
@@ -93,13 +87,13 @@ def report(name: str, gate: TrainedGate, traces: Sequence[LabelledTrace], run: P
         p = np.array([r[0] for r in rows])
         need = [r[1] for r in rows]
         opens = [x >= gate.threshold for x in p.tolist()]
-        always = timing_metrics(counts([True] * len(need), need))
-        alone = timing_metrics(counts(opens, need))
+        always = timing_metrics(confusion_counts(np.ones(len(need), dtype=bool), np.array(need)))
+        alone = timing_metrics(confusion_counts(np.array(opens), np.array(need)))
         line = (f"{part} | {len(rows)} | {auc(p, np.array(need)):.3f} | {alone['f1']:.3f} ({always['f1']:.3f}) | "
                 f"{alone['balanced_accuracy']:.3f} | {sum(opens) / len(opens):.0%}")  # fmt: skip
         if run is not None:
             spoke = [o and bool(r[2]) for o, r in zip(opens, rows, strict=True)]
-            agent = timing_metrics(counts(spoke, need))
+            agent = timing_metrics(confusion_counts(np.array(spoke), np.array(need)))
             line += f" | {agent['f1']:.3f} | {agent['balanced_accuracy']:.3f} | {sum(spoke) / len(spoke):.0%}"
         print(line)
 

@@ -25,9 +25,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from proactive.bench.metrics import timing_metrics
 from proactive.data.labelled import load_labelled_traces
 from proactive.gate.default import default_gate_folder
+from proactive.metrics import confusion_counts
 from proactive.settings import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,15 +56,10 @@ def records_of(path: Path) -> list[dict]:
 Row = tuple[float, float, bool, bool]  # gate probability, its threshold, writer offered, help needed
 
 
-def counts(rows: Sequence[Row], margin: float, writer: bool) -> list[float]:
-    tp = fp = tn = fn = 0
-    for probability, threshold, offered, need in rows:
-        spoke = probability >= threshold - margin and (offered or not writer)
-        tp += spoke and need
-        fp += spoke and not need
-        fn += need and not spoke
-        tn += not need and not spoke
-    return [tp, fp, tn, fn]
+def counts(rows: Sequence[Row], margin: float, writer: bool) -> np.ndarray:
+    """(TP, FP, TN, FN) of speaking where the lowered threshold opens (and, with `writer`, the writer offered)."""
+    spoke = [p >= threshold - margin and (offered or not writer) for p, threshold, offered, _ in rows]
+    return confusion_counts(np.array(spoke), np.array([need for *_, need in rows]))
 
 
 def new_trace_rows(run: Path, full_threshold: float) -> dict[str, list[Row]]:
