@@ -56,6 +56,21 @@ def test_the_second_blind_set_loads_is_labelled_as_documented_and_new() -> None:
             assert bool(objects) == need
 
 
+def test_the_third_blind_set_loads_is_labelled_as_documented_and_new() -> None:
+    blind3 = load_labelled_traces(REPO_TRACES / "blind3")
+    assert len(blind3) == 12 and sum(len(t.trace.events) for t in blind3) == 183
+    assert sum(t.need_count for t in blind3) == 48
+    assert {t.setting: sum(u.setting == t.setting for u in blind3) for t in blind3} == {
+        "coding": 4, "writing": 4, "daily": 4
+    }  # fmt: skip
+    parts = ("dev", "held", "blind", "blind2")
+    others = {t.trace.id for part in parts for t in load_labelled_traces(REPO_TRACES / part)}
+    assert others.isdisjoint({t.trace.id for t in blind3})
+    for labelled in blind3:
+        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
+            assert bool(objects) == need
+
+
 def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "always"
     args = ["bench", "new-traces", str(TRACES), "--agent", "always", "--out", str(out), "--json"]

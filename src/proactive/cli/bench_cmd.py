@@ -188,7 +188,7 @@ def score_command(
     _report(source, data_dir(data), samples, target, as_json)
 
 
-#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held,blind,blind2}).
+#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held,blind,blind2,blind3}).
 NEW_TRACES = Path(__file__).resolve().parents[3] / "data" / "new_traces"
 
 
@@ -196,7 +196,8 @@ NEW_TRACES = Path(__file__).resolve().parents[3] / "data" / "new_traces"
 def new_traces_command(
     out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
     folders: list[Path] | None = typer.Argument(
-        None, help="Folders of labelled traces (default: the repo's data/new_traces/dev, held, blind and blind2)."
+        None,
+        help="Folders of labelled traces (default: the repo's data/new_traces/dev, held, blind, blind2 and blind3).",
     ),
     agent: str = typer.Option(DEFAULT_AGENT, "--agent", help="Agent name: gated (default), llm, always, never."),
     model: str | None = typer.Option(None, "--model", help="Chat model of llm/gated (default the 1.5B)."),
@@ -222,7 +223,7 @@ def new_traces_command(
     check_int("--max-tokens", max_tokens, 1, MAX_TOKENS_LIMIT)
     check_float("--threshold", threshold, 0.0, 1.0)
     AGENTS.factory(agent)
-    chosen = [str(f) for f in (folders or [NEW_TRACES / part for part in ("dev", "held", "blind", "blind2")])]
+    chosen = [str(f) for f in (folders or [NEW_TRACES / part for part in ("dev", "held", "blind", "blind2", "blind3")])]
     traces = [t for folder in chosen for t in load_labelled_traces(Path(folder))]
     model, gate = _agent_defaults(agent, model, gate)
     settings = NewTraceSettings(agent=agent, model=model, gate=gate, threshold=threshold, max_tokens=max_tokens,
