@@ -33,7 +33,7 @@ def test_built_once_with_one_member_per_test_trace(default_gate: Path, bench_dat
     # Every training trace has its own key (no two start with the same event).
     assert len(ours) == len(list(TRAIN_TRACES.glob("*.json"))) >= 72
     # Our evaluation traces are never fitted on: a figure on them is a figure on unseen activity.
-    unseen: set[str] = set().union(*(_keys(NEW_TRACES / part) for part in ("dev", "held", "blind", "blind2")))
+    unseen: set[str] = set().union(*(_keys(NEW_TRACES / part) for part in ("dev", "held", "blind", "blind2", "blind3")))
     for entry in index.entries:
         manifest = load_manifest(default_gate / entry.folder)
         assert manifest.blocks == DEFAULT_BLOCKS
@@ -110,3 +110,26 @@ def test_a_changed_situation_pattern_builds_a_new_set(bench_data: Path, monkeypa
 
 def test_agents_never_hear_of_traces() -> None:
     assert "trace_key" not in AgentConfig.model_fields and "allow_seen" not in AgentConfig.model_fields
+
+
+def test_a_run_keeps_the_default_set_it_started_with_when_the_feature_code_changes(
+    bench_data: Path, default_gate: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bench resolves `--gate default` per trace: once resolved in a process, an edit of the
+    feature code on disk (a new fingerprint, a set with other columns) does not swap it mid-run."""
+    import inspect
+
+    from proactive import situation
+    from proactive.gate import choose
+
+    monkeypatch.setenv("PROACTIVE_HOME", str(default_gate.parents[1]))
+    monkeypatch.setattr(choose, "_PINNED_DEFAULT", {})
+    first = choose.gate_folder("default", bench_data)
+    assert first == default_gate
+    real = inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: real(obj) + ("\n# edited" if obj is situation else ""))
+    assert default.default_gate_folder.__name__  # the builder is still there; the pin is what holds
+    assert choose.gate_folder("default", bench_data) == first
+    monkeypatch.setattr(choose, "_PINNED_DEFAULT", {})
+    edited = default.fingerprint(bench_data / REWARD_FILE)
+    assert edited not in first.name

@@ -17,6 +17,7 @@ from proactive.agent.writer import (
     prompt_shingles,
     proposal_of,
     repeated_offer,
+    restated_query,
     standing_offer,
     writer_messages,
 )
@@ -305,3 +306,29 @@ def test_a_placeholder_of_the_prompt_said_as_it_stands_is_declined() -> None:
     left = "Explain why <the lisbon to porto train search> returns nothing and fix it"
     assert decline_reason(left, observation) == "leaves a placeholder of its instructions in"
     assert decline_reason("Explain why List<String> fails in the lisbon porto search", observation) == ""
+
+
+def test_a_declined_answer_that_restates_the_query_becomes_the_offer_to_find_its_answer() -> None:
+    # Real 1.5B answers on the second blind set, declined as retelling or as a step of their own.
+    search = "https://www.google.com/search?q=can+i+claim+direct+debit+guarantee+if+gym+froze — Google Search"
+    observation = Observation(history=_events("Bank app: FLEXFIT GYMS LTD charged twice", search))
+    retold = "Can I claim direct debit guarantee if gym froze?"
+    assert decline_reason(retold, observation) == "retells the activity instead of offering work"
+    assert restated_query(retold, observation) == (
+        "Find the answer to 'can i claim direct debit guarantee if gym froze' and sum it up"
+    )
+    # An answer about something else is not the query, and without a typed query nothing is filled.
+    assert restated_query("Cancel the FLEXFIT membership", observation) is None
+    clicked = Observation(history=_events("Clicked 'Cancel membership' on members.flexfitgyms.co.uk"))
+    assert restated_query("Cancel membership", clicked) is None
+
+
+def test_an_answer_may_quote_the_failure_it_explains() -> None:
+    failed = _events(
+        "RStudio | Console: left_join(counts, sites, by = 'site_code') -> Error in `left_join()`: Join columns "
+        "in `y` must be present in the data. x Problem with `site_code`. | 0m15s"
+    )
+    task = "Explain why the error 'Error in `left_join()`: Join columns in `y` must be present in the data'"
+    assert not echoes_activity(task, failed)
+    # Without an answering verb the same words retell the failure.
+    assert echoes_activity("Error in `left_join()`: Join columns in `y` must be present in the data", failed)

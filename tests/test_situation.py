@@ -150,3 +150,35 @@ def test_the_failure_and_file_of_the_last_few_events_are_found_latest_first() ->
     assert recent_file(history) == "internal/httpclient/client.go"
     assert recent_failure(_history("The user reads the docs.")) is None
     assert recent_file(_history("The user reads the docs.")) is None
+
+
+def test_a_query_is_read_from_an_engine_address_a_title_tail_or_a_question_typed_for_oneself() -> None:
+    from proactive.situation import query_in
+
+    # Browser history without quotes: the address's q= parameter, else the title before the engine.
+    address = "https://www.google.com/search?q=gym+froze+refund — gym froze refund - Google Search"
+    assert query_in(address) == "gym froze refund"
+    assert query_in("Firefox | r ggplot keep top n per facet at DuckDuckGo | 1m10s") == "r ggplot keep top n per facet"
+    assert query_in("Firefox — ecto on_conflict why id changes — DuckDuckGo") == "ecto on_conflict why id changes"
+    # A question they typed for themselves: in a note, or a shell comment.
+    note = 'Routes!D1 note typed: "how do I get emailDrivers to run every Thursday 7am?"'
+    assert query_in(note) == "how do I get emailDrivers to run every Thursday 7am?"
+    assert query_in("find /var/backups -mtime +14 -print   # why does this print nothing??") == (
+        "why does this print nothing??"
+    )
+    # Not a question put to a person, a button's label, a colleague's comment, a mail search's "#".
+    for text in (
+        "Sam texts him: 'are you coming tonight?'",
+        "The user hovers over a button labelled 'What's new?'",
+        "Word: new comment: 'Which is right?'",
+        "https://mail.google.com/mail/u/0/#search/sport+utrecht — Search results - Gmail",
+    ):
+        assert query_in(text) is None, text
+
+
+def test_text_as_a_word_is_no_message_to_a_person() -> None:
+    from proactive.situation import asked
+
+    assert asked("Typed 'how do I wrap text in a cell?' into the search box")
+    assert not asked("Texts him: can you pick up milk?") and not asked("texted Mia: are we still on?")
+    assert not asked("https://shop.example.com/cart?step=2")

@@ -71,12 +71,14 @@ from proactive.models.structured import ModelOutputError
 from proactive.prompts import render
 from proactive.prompts.activity import ACTIVITY_TEMPLATE, SYSTEM_TEMPLATE, shared_prefix, window_start, with_question
 from proactive.situation import (
+    PART_BREAK,
     QUOTED,
     Situation,
     cut_at_word,
     query_in,
     recent_failure,
     recent_file,
+    says_failure,
     situation_of,
     typed_query,
 )
@@ -127,6 +129,8 @@ FILE_PHRASE = re.compile(r"\s+(?:in|of|from)\s+<their file>", re.IGNORECASE)
 FILLED_SEARCH = "Find the answer to '{query}' and sum it up"
 #: Longest query put into `FILLED_SEARCH` (cut at a word).
 MAX_QUERY_CHARS = 80
+#: Share of a declined task's content words from the query they typed that makes it point at the query.
+QUERY_SHARE = 0.6
 #: First words of a task that offers an answer (to a query the person typed, which it may quote).
 ANSWERING_VERBS = frozenset({"find", "explain", "answer"})
 
@@ -255,8 +259,9 @@ def echoes_activity(task: str, recent: list[Event]) -> bool:
 
     A task that starts with an answering verb ("Explain how to cite both the journal and arxiv
     version") may take the words of the query they typed (`situation.query_in`): it offers the
-    answer they were searching for. Not those of other quotes: "Find out groceries were £412 in
-    November?? we need to talk lol" retells a message they sent.
+    answer they were searching for. Likewise the words of a failure ("Explain why the error 'Error
+    in `left_join()`: Join columns ...'"): the failure shapes quote it too. Not those of other
+    quotes: "Find out groceries were £412 in November?? we need to talk lol" retells a message they sent.
     """
     words = [w.lower() for w in _WORD.findall(task)]
     needed = max(ECHO_WORDS, ECHO_SHARE * len(words))
@@ -264,6 +269,8 @@ def echoes_activity(task: str, recent: list[Event]) -> bool:
     for event in recent:
         query = query_in(event.text) if answers else None
         text = event.text.replace(query, " ") if query else event.text
+        if answers:
+            text = " ".join(part for part in PART_BREAK.split(text) if not says_failure(part))
         if _longest_shared_run(words, [w.lower() for w in _WORD.findall(text)]) >= needed:
             return True
     return False
@@ -367,6 +374,29 @@ def filled_search(task: str, observation: Observation) -> str | None:
     return FILLED_SEARCH.format(query=cut_at_word(query, MAX_QUERY_CHARS))
 
 
+def restated_query(task: str, observation: Observation) -> str | None:
+    """`FILLED_SEARCH` with the query they typed, when `task` is mostly that query's words (at least
+    `QUERY_SHARE` of its content words), else None.
+
+    At a search or a question they typed, the 1.5B often answered with the query itself ("Can I
+    claim direct debit guarantee if gym froze instead of cancelled?", "keep only top n species per
+    facet ..."), which is declined as retelling the activity or as a step of their own: 11 of the
+    second blind set's 48 moments of need went silent so. Such an answer points at the query, and
+    the offer it points at is to find that answer.
+    """
+    query = typed_query(observation.history)
+    words = content_words(task)
+    if not query or not words:
+        return None
+    query_words = content_words(query)
+    query_words |= {_singular(w) for w in query_words}
+    stems = {_stem(w) for w in query_words if len(w) >= STEM}
+    shared = sum(1 for w in words if _singular(w) in query_words or (len(w) >= STEM and _stem(w) in stems))
+    return (
+        FILLED_SEARCH.format(query=cut_at_word(query, MAX_QUERY_CHARS)) if shared >= QUERY_SHARE * len(words) else None
+    )
+
+
 def filled_failure(task: str, observation: Observation) -> str | None:
     """`task` with the failure shapes' placeholders ("<their error>", "<what still fails>") standing
     for what failed in the latest events, quoted, and "<their file>" for the file named there
@@ -455,6 +485,10 @@ class OfferWriter:
             offer.declined = repeated_offer(task, observation) or ""
         else:
             offer.declined = decline_reason(task, observation, self._shingles)
+            restated = restated_query(task, observation) if offer.declined not in ("", DISMISSED_REPEAT) else None
+            if restated:
+                offer.candidate, task = task, restated
+                offer.declined = repeated_offer(task, observation) or ""
         if offer.declined:
             offer.candidate = task
             return offer

@@ -17,13 +17,24 @@ from proactive.gate.base import Gate
 DEFAULT_GATE = "default"
 
 
+#: The default set each (data folder, state folder) resolved to first in this process. Its name
+#: carries a fingerprint of the feature code on disk, so a run that resolved it again per trace
+#: loaded a set fitted on code edited meanwhile (a 17-column gate in a 16-column process); a run
+#: keeps the set it started with.
+_PINNED_DEFAULT: dict[tuple[Path, Path], Path] = {}
+
+
 def gate_folder(spec: str, data: Path | None = None) -> Path:
     """The folder a trained-gate spec names (`default` resolves, and is built on first use)."""
     if spec == DEFAULT_GATE:
         from proactive.gate.default import default_gate_folder
-        from proactive.settings import data_dir
+        from proactive.settings import data_dir, state_dir
 
-        return default_gate_folder(data_dir(data))
+        key = (data_dir(data).resolve(), state_dir().resolve())
+        pinned = _PINNED_DEFAULT.get(key)
+        if pinned is None or not pinned.is_dir():
+            pinned = _PINNED_DEFAULT[key] = default_gate_folder(key[0])
+        return pinned
     folder = Path(spec).expanduser()
     if not folder.is_dir():
         raise UserError(
