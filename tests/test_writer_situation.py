@@ -45,6 +45,25 @@ def test_a_click_or_scroll_is_shown_no_offer_shape_and_a_search_or_failure_its_o
     assert "<what still fails>" in after and "<their error>" not in after
 
 
+def test_a_step_done_over_and_over_by_hand_is_shown_the_shape_of_taking_it_over() -> None:
+    by_hand = _observation(
+        "Excel | Site_coordinates_2025.xlsx — row 8 selected",
+        "RStudio | site_lookup.R — typed row 'WM-07' by hand; 7 of 40 rows done, switching to Excel every ~20s",
+    )
+    question = _question(by_hand)
+    assert "<the rest of that step>" in question and "<what still fails>" not in question
+    # The latest event's own loop is the more specific reading than a failure a few events back.
+    after_failure = _observation(
+        "rclone copy -> ERROR : Failed to copy: directory not found",
+        "rclone copy /var/backups/pg/clinicdb_2026-04-02.dump b2:clinic-backups/pg/ # 6th one by hand, 25 to go",
+    )
+    assert "<the rest of that step>" in _question(after_failure)
+    # A shape filled by the model copies no run of its words; one left in is declined.
+    assert not copies_prompt("Finish tagging the categories in Budget 2026.xlsx for them")
+    assert decline_reason("Finish <the rest of that step> for them", by_hand) != ""
+    assert "<the rest of that step>" not in _question(_observation("RStudio | site_lookup.R — typed row 'WM-07'"))
+
+
 def test_a_search_placeholder_left_in_becomes_the_query_they_typed() -> None:
     searched = "The user searched for 'go语言和python的异同？' on Google."
     observation = _observation(searched, "The user scrolls the results.")

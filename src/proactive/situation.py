@@ -46,6 +46,15 @@ TO_PERSON = re.compile(
 )
 #: A web address: its "?" starts a query string, not a question.
 URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
+#: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
+#: again", "runs it five times by hand", "copies each row one by one", "flips to the sheet, then back"):
+#: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
+#: as one. From the gate's out-of-fold misses on its own training traces, not from an evaluation trace;
+#: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
+REPEATED_STEP = re.compile(
+    r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
+    r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b"
+)
 #: Events before the latest one in which a failure still counts ("a step that did not help": they
 #: change something after an error and look again).
 FAILURE_EVENTS = 3
@@ -90,11 +99,13 @@ ENGINE_TAIL = re.compile(r"\s*[-—|]\s*(?:google|bing|duckduckgo)?\s*(?:search|
 class Situation:
     """The kind of moment: a failure on screen now; a step after a recent failure that did not fix
     it (or does not say: not one that says it worked, `RESOLVED`); a search now, whose query is
-    known (several may hold, or none: clicking, reading, typing along)."""
+    known; a step done over and over by hand (`REPEATED_STEP`) (several may hold, or none:
+    clicking, reading, typing along)."""
 
     error_now: bool = False
     not_fixed: bool = False
     searching: bool = False
+    repeating: bool = False
 
 
 def situation_of(history: Sequence[Event]) -> Situation:
@@ -112,6 +123,7 @@ def situation_of(history: Sequence[Event]) -> Situation:
         # writer fills it when the model leaves it in), and "query" in "the SQL query was rerun"
         # or a question in a colleague's comment is no search.
         searching=bool(SEARCH.search(latest) or asked(latest)) and typed_query(history) is not None,
+        repeating=bool(REPEATED_STEP.search(latest)),
     )
 
 

@@ -18,8 +18,10 @@ What the earlier writer got wrong, and what this one does instead:
   most needed help got silence. The question now shows the *shape* of a good offer, with
   placeholders for the person's own words, for the kind of moment it is (`situation.py`): a
   search ("Find out <the answer to their question>"), a failure on screen ("Explain why <their
-  error> happens in <their file> and fix it"), a step that did not fix a recent failure; and
-  none at a click, a scroll or typing along. Shown always (session 12, in the system prompt),
+  error> happens in <their file> and fix it"), a step done over and over by hand ("Finish <the
+  rest of that step> for them", session 17: at such moments of the read sets the 1.5B retold the
+  step or declined it as theirs), a step that did not fix a recent failure; and none at a click,
+  a scroll or typing along. Shown always (session 12, in the system prompt),
   the shapes made the model invent failures at ProactiveBench's clicks and scrolls ("Find out
   why the user is switching to VS Code again and correct it"). Worked examples from other
   people's days were copied word for word, and naming the bad answers ("not Google Search")

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from proactive.situation import ERROR, FILE_EXTENSIONS, SEARCH, asked
+from proactive.situation import ERROR, FILE_EXTENSIONS, REPEATED_STEP, SEARCH, asked
 from proactive.types import Event
 
 UNDO = re.compile(
@@ -43,15 +43,6 @@ UNDO = re.compile(
 CALM = re.compile(
     r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
     r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth"
-)
-#: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
-#: again", "runs it five times by hand", "copies each row one by one", "flips to the sheet, then back"):
-#: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
-#: as one. From the gate's out-of-fold misses on its own training traces, not from an evaluation trace;
-#: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
-REPEATED_STEP = re.compile(
-    r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
-    r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b"
 )
 DWELL_WORDS = re.compile(
     r"\bstill\b|\bkeeps?\b|\bfor (\d+|several|a few|many) (min|minute|hour)|\bstares?\b|\bre-?reads?\b|"
