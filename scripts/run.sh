@@ -3,8 +3,8 @@
 # ProactiveBench: `gated` = the shipped situation-signal gate (decides when; built on first
 # use from the reward rows, each scored trace gets the member fitted without it) + the offer
 # writer on qwen2.5-coder-1.5b (decides what, or declines). With no arguments it runs two
-# traces (code_11, writing_11: 35 of 233 events, a few minutes here) and then the third blind
-# set of our own new traces (183 events nobody chose by); arguments replace that choice and go
+# traces (code_11, writing_11: 35 of 233 events, a few minutes here) and then the fourth blind
+# set of our own new traces (185 events nobody chose by); arguments replace that choice and go
 # to `proactive bench run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,9 +18,9 @@ if [ "$#" -eq 0 ]; then
   proactive bench run "${AGENT[@]}" --traces code_11,writing_11 --out runs/gated-default-2traces
   echo
   echo "On our own hand-labelled new traces (coding, writing, daily life; nobody trained or chose by them):"
-  proactive bench new-traces data/new_traces/blind3 "${AGENT[@]}" --out runs/gated-default-blind3
+  proactive bench new-traces data/new_traces/blind4 "${AGENT[@]}" --out runs/gated-default-blind4
   echo
-  echo "All five sets of new traces (dev, held, blind, blind2, blind3: 710 events; resumable):"
+  echo "All six sets of new traces (dev, held, blind, blind2, blind3, blind4: 895 events; resumable):"
   echo "  .venv/bin/proactive bench new-traces ${AGENT[*]} --out runs/gated-default-new-traces"
   echo
   echo "That was 2 of the 12 test traces. The whole benchmark (233 events; resumable):"

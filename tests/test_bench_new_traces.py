@@ -71,6 +71,19 @@ def test_the_third_blind_set_loads_is_labelled_as_documented_and_new() -> None:
             assert bool(objects) == need
 
 
+def test_the_fourth_blind_set_loads_is_labelled_as_documented_and_new() -> None:
+    blind4 = load_labelled_traces(REPO_TRACES / "blind4")
+    assert len(blind4) == 12 and sum(len(t.trace.events) for t in blind4) == 185
+    assert sum(t.need_count for t in blind4) == 48
+    assert sorted(t.setting for t in blind4) == ["coding"] * 4 + ["daily"] * 4 + ["writing"] * 4
+    parts = ("dev", "held", "blind", "blind2", "blind3")
+    others = {t.trace.id for part in parts for t in load_labelled_traces(REPO_TRACES / part)}
+    assert others.isdisjoint({t.trace.id for t in blind4})
+    for labelled in blind4:
+        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
+            assert bool(objects) == need
+
+
 def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path, tmp_path: Path) -> None:
     out = tmp_path / "always"
     args = ["bench", "new-traces", str(TRACES), "--agent", "always", "--out", str(out), "--json"]

@@ -188,8 +188,9 @@ def score_command(
     _report(source, data_dir(data), samples, target, as_json)
 
 
-#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held,blind,blind2,blind3}).
+#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held,blind,blind2,blind3,blind4}).
 NEW_TRACES = Path(__file__).resolve().parents[3] / "data" / "new_traces"
+NEW_TRACE_SETS = ("dev", "held", "blind", "blind2", "blind3", "blind4")
 
 
 @app.command("new-traces")
@@ -197,7 +198,7 @@ def new_traces_command(
     out: Path = typer.Option(..., "--out", help="Run folder (created; an existing one is resumed)."),
     folders: list[Path] | None = typer.Argument(
         None,
-        help="Folders of labelled traces (default: the repo's data/new_traces/dev, held, blind, blind2 and blind3).",
+        help="Folders of labelled traces (default: the repo's data/new_traces/dev, held, blind*).",
     ),
     agent: str = typer.Option(DEFAULT_AGENT, "--agent", help="Agent name: gated (default), llm, always, never."),
     model: str | None = typer.Option(None, "--model", help="Chat model of llm/gated (default the 1.5B)."),
@@ -223,7 +224,7 @@ def new_traces_command(
     check_int("--max-tokens", max_tokens, 1, MAX_TOKENS_LIMIT)
     check_float("--threshold", threshold, 0.0, 1.0)
     AGENTS.factory(agent)
-    chosen = [str(f) for f in (folders or [NEW_TRACES / part for part in ("dev", "held", "blind", "blind2", "blind3")])]
+    chosen = [str(f) for f in (folders or [NEW_TRACES / part for part in NEW_TRACE_SETS])]
     traces = [t for folder in chosen for t in load_labelled_traces(Path(folder))]
     model, gate = _agent_defaults(agent, model, gate)
     settings = NewTraceSettings(agent=agent, model=model, gate=gate, threshold=threshold, max_tokens=max_tokens,
