@@ -168,3 +168,55 @@ def test_a_day_long_history_does_not_open_the_default_gate_everywhere() -> None:
 
     whole, alone = asyncio.run(opened())
     assert whole <= alone * 1.35, (whole, alone)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Portail — « Le document dépasse la taille autorisée » — carte_grise.pdf",
+        "Word: Fehler! Verweisquelle konnte nicht gefunden werden.",
+        "Sede electrónica — Error: el pago no se pudo completar",
+        "Portale — Operazione non riuscita, riprovare",
+        "Mijn omgeving — Upload mislukt: bestand te groot",
+    ],
+)
+def test_a_failure_in_another_language_is_a_failure(text: str) -> None:
+    assert _signal(_history("Opened the form", text), "error_now") == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He types the meter readings into the sheet row by row, switching tabs for every cell",
+        "Formulaire ⇄ photo_facture.jpg — 9 allers-retours, numéro saisi chiffre par chiffre",
+        "Excel (0m10s) <-> Word (0m12s) — 14 switches in 9 min",
+        "I copied the opening hours into the draft one at a time",
+        "Seite neu geladen, 5 mal, gleiche Meldung",
+    ],
+)
+def test_a_step_done_over_and_over_in_any_phrasing_or_language_is_a_loop(text: str) -> None:
+    assert _signal(_history("Opened the project", text), "loop_now") == 1.0
+
+
+def test_step_by_step_and_side_by_side_are_no_loop() -> None:
+    for text in ("Reading 'A step by step guide to sourdough'", "Two drafts open side by side"):
+        assert _signal(_history("Opened the browser", text), "loop_now") == 0.0, text
+
+
+def test_several_queries_told_in_one_event_are_a_reformulated_search() -> None:
+    chain = _history("Opened the recipe", "He searches 'oca tuber', then 'oca tuber substitute', then 'oca vs potato'")
+    reworded = _history("Draft open", 'I searched "council tax band appeal", then reworded it to "band challenge form"')
+    single = _history("Draft open", "The user searched 'python list sort' on Google and clicked 'Stack Overflow'")
+    assert _signal(chain, "reformulated") == 1.0 and _signal(reworded, "reformulated") == 1.0
+    assert _signal(single, "reformulated") == 0.0
+
+
+def test_a_note_saying_whom_to_ask_is_a_reminder_not_a_question() -> None:
+    reminder = _history("notes.md: 'why is the invoice total off by 2p? ask Priya tomorrow'")
+    assert _signal(reminder, "question_now") == 0.0
+    assert _signal(_history("notes.md: 'why is the invoice total off by 2p?'"), "question_now") == 1.0
+
+
+def test_a_dwell_told_in_words_or_as_focus_time() -> None:
+    for text in ("She stays on the insurance form for eleven minutes", "WINWORD.EXE (focused 19 min)"):
+        assert _signal(_history("Opened the file", text), "dwell_words") == 1.0, text

@@ -25,7 +25,11 @@ ERROR = re.compile(
     r"\binvalid|\bcrash|\bbroken|doesn't work|does not work|didn't work|won't|isn't working|not working|"
     r"\bundefined\b|segmentation fault|timed? ?out|\b40[134]\b|\b50[023]\b|exit(s|ed)? (with )?(code|status) [1-9]|"
     r"\bwarning|mismatch|conflict|\brejected|\bdeclined|\bwrong\b|red underline|squiggl|\bbug\b|\bstuck\b|"
-    r"\bpanic|\bnan\b|#ref!|#value!|#div/0|#name\?|syntax)"
+    r"\bpanic|\bnan\b|#ref!|#value!|#div/0|#name\?|syntax|"
+    # The same in the other languages a desktop's apps and sites are often in (French, German,
+    # Spanish, Italian, Dutch, Portuguese): a person's screen is not always in English.
+    r"erreur|\béchec|échoué|dépasse|impossible de|fehler|fehlgeschlagen|nicht gefunden|ungültig|"
+    r"errore|non riuscit|fallit|fallid|falló|no se pudo|no válid|inválid|\bfout\b|mislukt|ongeldig|\bfalha)"
 )
 #: Not Google's office apps: "Google Sheets — Guest List" is a spreadsheet, not a search (five calm
 #: events of one blind trace read as searches).
@@ -44,6 +48,9 @@ TO_PERSON = re.compile(
     r"\b(compos\w*|messag\w*|chats?|repl(y|ies|ied)|whatsapp|slack|teams|dms?|emails? to|writes? to|sends?|"
     r"texted|texting|sms|texts? (?:to|him|her|them|back|mum|mom|dad))\b"
 )
+#: A note that says whom to ask ("why does product want ties broken by title? ask Lena on Thursday",
+#: "... Possible error, ask press office"): a reminder for later, not a question for an assistant now.
+REMINDER = re.compile(r"\?[^?]{0,60}\b(?:ask|check with|email|ring|call)\b(?!\s+(?:myself|yourself|for\b))")
 #: A web address: its "?" starts a query string, not a question.
 URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
 #: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
@@ -53,7 +60,13 @@ URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
 #: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
 REPEATED_STEP = re.compile(
     r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
-    r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b"
+    r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b|"
+    # "row by row", "cell by cell", "chiffre par chiffre", "Zeile für Zeile" (not "step by step": guides);
+    # "one at a time", "for every cell", "11 switches", a window flip drawn as "⇄" or "<->".
+    r"\b(?!step\b)(\w+) (?:by|par|für|por|per) \2\b|\bone at a time\b|"
+    r"\b(?:for|per) (?:each|every) (?:cell|row|number|item|line|entry|file|page|field|value|name|photo|switch)\b|"
+    r"\bper switch\b|\b\d+ switches\b|⇄|<->|\ballers?-retours?\b|\bhin und her\b|"
+    r"\b\d+ (?:fois|mal|veces|volte|keer|vezes)\b"
 )
 #: Events before the latest one in which a failure still counts ("a step that did not help": they
 #: change something after an error and look again).
@@ -63,7 +76,9 @@ FAILURE_EVENTS = 3
 NOT_FIXED = re.compile(
     r"\bstill (0|zero|empty|blank|broken|fails?|failing|wrong|there|the same|shows?|says?|returns?|restarts?|"
     r"crash|red|missing|no |not |doesn't|won't|can't)|\bsame (error|message|result|problem|warning|output|"
-    r"number|value|thing)|\bkeeps? (failing|returning|showing|saying|restarting|crashing|refusing|rejecting)"
+    r"number|value|thing)|\bkeeps? (failing|returning|showing|saying|restarting|crashing|refusing|rejecting)|"
+    r"\bmême (message|erreur|résultat)|\bgleiche[nr]? (fehler|meldung)|\bmismo (error|mensaje)|"
+    r"\bstess[oa] (errore|messaggio)|\bdezelfde (fout|melding)"
 )
 
 #: Words of a latest event saying that what they tried worked ("15 passed", "the PDF compiled",
@@ -128,9 +143,12 @@ def situation_of(history: Sequence[Event]) -> Situation:
 
 
 def asked(text: str) -> bool:
-    """A question typed for an answer: not a web address's query string, not a message to a person."""
+    """A question typed for an answer: not a web address's query string, not a message to a person,
+    not a reminder of whom to ask (`REMINDER`)."""
     lowered = text.lower()
-    return bool(QUESTION.search(URL.sub(" ", lowered))) and not TO_PERSON.search(lowered)
+    if TO_PERSON.search(lowered) or REMINDER.search(lowered):
+        return False
+    return bool(QUESTION.search(URL.sub(" ", lowered)))
 
 
 def query_in(text: str) -> str | None:

@@ -45,7 +45,9 @@ CALM = re.compile(
     r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth"
 )
 DWELL_WORDS = re.compile(
-    r"\bstill\b|\bkeeps?\b|\bfor (\d+|several|a few|many) (min|minute|hour)|\bstares?\b|\bre-?reads?\b|"
+    r"\bstill\b|\bkeeps?\b|\bstares?\b|\bre-?reads?\b|"
+    r"\bfor (\d+|several|a few|many|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty) "
+    r"(min|minute|hour)|\b(focused|active|actif|aktiv|activ[ao]|open) (for )?\d+ ?min|"
     r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b"
 )
 QUOTED = re.compile(r"['\"‘“]([^'\"’”]{3,80})['\"’”]")
@@ -93,10 +95,20 @@ def _query_words(text: str) -> set[str]:
     return set(WORD.findall(source.lower()))
 
 
+#: One event that tells of a search reworded ("then reworded it to ...", "tried again with").
+REWORDED = re.compile(
+    r"\breword|\brephras|\btried again with\b|\banother search\b|"
+    r"['\"‘“][^'\"’”]{3,80}['\"’”],?\s+(?:and )?then\s+(?:searche?[sd]?\s+(?:for\s+)?|tries\s+|tried\s+)?['\"‘“]"
+)
+
+
 def _reformulated(texts: Sequence[str], searches: Sequence[bool]) -> float:
-    """1 when the latest search shares words with a recent different search (a retry)."""
+    """1 when the latest search shares words with a recent different search (a retry), or the
+    latest event alone tells of several queries ("searches 'a', then 'b', then 'c'") or a rewording."""
     if not searches[-1]:
         return 0.0
+    if REWORDED.search(texts[-1]):
+        return 1.0
     latest = _query_words(texts[-1])
     if not latest:
         return 0.0
