@@ -192,6 +192,8 @@ def test_a_failure_in_another_language_is_a_failure(text: str) -> None:
         "Excel (0m10s) <-> Word (0m12s) — 14 switches in 9 min",
         "I copied the opening hours into the draft one at a time",
         "Seite neu geladen, 5 mal, gleiche Meldung",
+        "She fills in the timesheet row by row",
+        "Nummer Zeile für Zeile abgetippt",
     ],
 )
 def test_a_step_done_over_and_over_in_any_phrasing_or_language_is_a_loop(text: str) -> None:

@@ -61,9 +61,10 @@ URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
 REPEATED_STEP = re.compile(
     r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
     r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b|"
-    # "row by row", "cell by cell", "chiffre par chiffre", "Zeile für Zeile" (not "step by step": guides);
-    # "one at a time", "for every cell", "11 switches", a window flip drawn as "⇄" or "<->".
-    r"\b(?!step\b)(\w+) (?:by|par|für|por|per) \2\b|\bone at a time\b|"
+    # "row by row", "cell by cell", "chiffre par chiffre", "Zeile für Zeile" (not "step by step": guides;
+    # not "side by side": a comparison); "one at a time", "for every cell", "11 switches", a window flip
+    # drawn as "⇄" or "<->". A named group: the patterns before it capture groups of their own.
+    r"\b(?!(?:step|side)\b)(?P<unit>\w+) (?:by|par|für|por|per) (?P=unit)\b|\bone at a time\b|"
     r"\b(?:for|per) (?:each|every) (?:cell|row|number|item|line|entry|file|page|field|value|name|photo|switch)\b|"
     r"\bper switch\b|\b\d+ switches\b|⇄|<->|\ballers?-retours?\b|\bhin und her\b|"
     r"\b\d+ (?:fois|mal|veces|volte|keer|vezes)\b"
