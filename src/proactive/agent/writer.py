@@ -382,9 +382,9 @@ def restated_query(task: str, observation: Observation) -> str | None:
 
     At a search or a question they typed, the 1.5B often answered with the query itself ("Can I
     claim direct debit guarantee if gym froze instead of cancelled?", "keep only top n species per
-    facet ..."), which is declined as retelling the activity or as a step of their own: 11 of the
-    second blind set's 48 moments of need went silent so. Such an answer points at the query, and
-    the offer it points at is to find that answer.
+    facet ..."), which is declined as retelling the activity or as a step of their own: 4 of the
+    second blind set's 18 declines at need (writer asked at every event) were such answers. Such
+    an answer points at the query, and the offer it points at is to find that answer.
     """
     query = typed_query(observation.history)
     words = content_words(task)
