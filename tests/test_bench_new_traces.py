@@ -32,56 +32,28 @@ def test_our_new_traces_load_and_are_labelled_as_documented() -> None:
             assert bool(objects) == need
 
 
-def test_the_blind_traces_load_are_labelled_as_documented_and_new() -> None:
-    blind = load_labelled_traces(REPO_TRACES / "blind")
-    assert len(blind) == 8 and sum(len(t.trace.events) for t in blind) == 117
-    assert sum(t.need_count for t in blind) == 32
-    assert {t.setting for t in blind} == {"coding", "writing", "daily"}
-    others = {t.trace.id for part in ("dev", "held") for t in load_labelled_traces(REPO_TRACES / part)}
+#: Each blind set: traces, events, moments of need, traces per setting, and the sets written before it.
+BLIND_SETS = [
+    ("blind", 8, 117, 32, {"coding": 2, "writing": 3, "daily": 3}, ("dev", "held")),
+    ("blind2", 12, 186, 48, {"coding": 6, "writing": 3, "daily": 3}, ("dev", "held", "blind")),
+    ("blind3", 12, 183, 48, {"coding": 4, "writing": 4, "daily": 4}, ("dev", "held", "blind", "blind2")),
+    ("blind4", 12, 185, 48, {"coding": 4, "writing": 4, "daily": 4}, ("dev", "held", "blind", "blind2", "blind3")),
+]
+
+
+@pytest.mark.parametrize(("part", "traces", "events", "need", "settings", "earlier"), BLIND_SETS)
+def test_each_blind_set_loads_is_labelled_as_documented_and_new(
+    part: str, traces: int, events: int, need: int, settings: dict[str, int], earlier: tuple[str, ...]
+) -> None:
+    blind = load_labelled_traces(REPO_TRACES / part)
+    assert len(blind) == traces and sum(len(t.trace.events) for t in blind) == events
+    assert sum(t.need_count for t in blind) == need
+    assert {s: sum(t.setting == s for t in blind) for s in settings} == settings
+    others = {t.trace.id for other in earlier for t in load_labelled_traces(REPO_TRACES / other)}
     assert others.isdisjoint({t.trace.id for t in blind})
     for labelled in blind:
-        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
-            assert bool(objects) == need
-
-
-def test_the_second_blind_set_loads_is_labelled_as_documented_and_new() -> None:
-    blind2 = load_labelled_traces(REPO_TRACES / "blind2")
-    assert len(blind2) == 12 and sum(len(t.trace.events) for t in blind2) == 186
-    assert sum(t.need_count for t in blind2) == 48
-    assert {t.setting for t in blind2} == {"coding", "writing", "daily"}
-    others = {t.trace.id for part in ("dev", "held", "blind") for t in load_labelled_traces(REPO_TRACES / part)}
-    assert others.isdisjoint({t.trace.id for t in blind2})
-    for labelled in blind2:
-        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
-            assert bool(objects) == need
-
-
-def test_the_third_blind_set_loads_is_labelled_as_documented_and_new() -> None:
-    blind3 = load_labelled_traces(REPO_TRACES / "blind3")
-    assert len(blind3) == 12 and sum(len(t.trace.events) for t in blind3) == 183
-    assert sum(t.need_count for t in blind3) == 48
-    assert {t.setting: sum(u.setting == t.setting for u in blind3) for t in blind3} == {
-        "coding": 4, "writing": 4, "daily": 4
-    }  # fmt: skip
-    parts = ("dev", "held", "blind", "blind2")
-    others = {t.trace.id for part in parts for t in load_labelled_traces(REPO_TRACES / part)}
-    assert others.isdisjoint({t.trace.id for t in blind3})
-    for labelled in blind3:
-        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
-            assert bool(objects) == need
-
-
-def test_the_fourth_blind_set_loads_is_labelled_as_documented_and_new() -> None:
-    blind4 = load_labelled_traces(REPO_TRACES / "blind4")
-    assert len(blind4) == 12 and sum(len(t.trace.events) for t in blind4) == 185
-    assert sum(t.need_count for t in blind4) == 48
-    assert sorted(t.setting for t in blind4) == ["coding"] * 4 + ["daily"] * 4 + ["writing"] * 4
-    parts = ("dev", "held", "blind", "blind2", "blind3")
-    others = {t.trace.id for part in parts for t in load_labelled_traces(REPO_TRACES / part)}
-    assert others.isdisjoint({t.trace.id for t in blind4})
-    for labelled in blind4:
-        for need, objects in zip(labelled.help_needed, labelled.objects, strict=True):
-            assert bool(objects) == need
+        for need_now, objects in zip(labelled.help_needed, labelled.objects, strict=True):
+            assert bool(objects) == need_now
 
 
 def test_always_on_the_new_traces_scores_recall_one_and_resumes(state_home: Path, tmp_path: Path) -> None:
