@@ -18,9 +18,9 @@ if [ "$#" -eq 0 ]; then
   proactive bench run "${AGENT[@]}" --traces code_11,writing_11 --out runs/gated-default-2traces
   echo
   echo "On our own hand-labelled new traces (coding, writing, daily life; nobody trained or chose by them):"
-  proactive bench new-traces data/new_traces/blind4 "${AGENT[@]}" --out runs/gated-default-blind4
+  proactive bench new-traces data/new_traces/blind5 "${AGENT[@]}" --out runs/gated-default-blind5
   echo
-  echo "All six sets of new traces (dev, held, blind, blind2, blind3, blind4: 895 events; resumable):"
+  echo "All seven sets of new traces (dev, held, blind, blind2, blind3, blind4, blind5: 1084 events; resumable):"
   echo "  .venv/bin/proactive bench new-traces ${AGENT[*]} --out runs/gated-default-new-traces"
   echo
   echo "That was 2 of the 12 test traces. The whole benchmark (233 events; resumable):"

@@ -33,7 +33,7 @@ def test_built_once_with_one_member_per_test_trace(default_gate: Path, bench_dat
     # Every training trace has its own key (no two start with the same event).
     assert len(ours) == len(list(TRAIN_TRACES.glob("*.json"))) >= 72
     # Our evaluation traces are never fitted on: a figure on them is a figure on unseen activity.
-    parts = ("dev", "held", "blind", "blind2", "blind3", "blind4")
+    parts = ("dev", "held", "blind", "blind2", "blind3", "blind4", "blind5")
     unseen: set[str] = set().union(*(_keys(NEW_TRACES / part) for part in parts))
     for entry in index.entries:
         manifest = load_manifest(default_gate / entry.folder)

@@ -188,9 +188,9 @@ def score_command(
     _report(source, data_dir(data), samples, target, as_json)
 
 
-#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held,blind,blind2,blind3,blind4}).
+#: Our own labelled traces, shipped in the repo (data/new_traces/{dev,held,blind,blind2,blind3,blind4,blind5}).
 NEW_TRACES = Path(__file__).resolve().parents[3] / "data" / "new_traces"
-NEW_TRACE_SETS = ("dev", "held", "blind", "blind2", "blind3", "blind4")
+NEW_TRACE_SETS = ("dev", "held", "blind", "blind2", "blind3", "blind4", "blind5")
 
 
 @app.command("new-traces")
