@@ -194,6 +194,12 @@ def test_a_failure_in_another_language_is_a_failure(text: str) -> None:
         "Seite neu geladen, 5 mal, gleiche Meldung",
         "She fills in the timesheet row by row",
         "Nummer Zeile für Zeile abgetippt",
+        "the numbers were typed into Word one number at a time",
+        "She copies the account numbers from old bills, switching tabs for each digit group",
+        "For nearly twenty minutes I flicked between the TEMPLATES block and the docs page",
+        "import java.time.LocalDate → kotlinx.datetime.LocalDate → java.time.LocalDate · Build: OK",
+        "changing the sofa from 3-seater to 2-seater and back",
+        "3 was entered, cleared, 4 was entered, cleared, and 3 was entered again",
     ],
 )
 def test_a_step_done_over_and_over_in_any_phrasing_or_language_is_a_loop(text: str) -> None:
@@ -201,12 +207,20 @@ def test_a_step_done_over_and_over_in_any_phrasing_or_language_is_a_loop(text: s
 
 
 def test_step_by_step_and_side_by_side_are_no_loop() -> None:
-    for text in ("Reading 'A step by step guide to sourdough'", "Two drafts open side by side"):
+    for text in (
+        "Reading 'A step by step guide to sourdough'",
+        "Two drafts open side by side",
+        # Arrows that lead on, not back to where they started.
+        "[Run] GET /loans/overdue → 500 · Build → OK → deploy → done",
+        "She switches to Spotify and puts on a playlist",
+    ):
         assert _signal(_history("Opened the browser", text), "loop_now") == 0.0, text
 
 
 def test_several_queries_told_in_one_event_are_a_reformulated_search() -> None:
     chain = _history("Opened the recipe", "He searches 'oca tuber', then 'oca tuber substitute', then 'oca vs potato'")
+    led = _history("Draft open", 'She searched the help centre for "redirect article", then for "redirect old URL"')
+    assert _signal(led, "reformulated") == 1.0
     reworded = _history("Draft open", 'I searched "council tax band appeal", then reworded it to "band challenge form"')
     single = _history("Draft open", "The user searched 'python list sort' on Google and clicked 'Stack Overflow'")
     assert _signal(chain, "reformulated") == 1.0 and _signal(reworded, "reformulated") == 1.0
@@ -222,3 +236,18 @@ def test_a_note_saying_whom_to_ask_is_a_reminder_not_a_question() -> None:
 def test_a_dwell_told_in_words_or_as_focus_time() -> None:
     for text in ("She stays on the insurance form for eleven minutes", "WINWORD.EXE (focused 19 min)"):
         assert _signal(_history("Opened the file", text), "dwell_words") == 1.0, text
+    for text in ("The cursor was left in the Control measures box for fourteen minutes", "sat there for half an hour"):
+        assert _signal(_history("Opened the file", text), "dwell_words") == 1.0, text
+
+
+def test_a_long_stay_told_in_the_event_itself() -> None:
+    # `app | title | duration` rows and diaries write the time spent in the event, not in the gap after it.
+    for text in (
+        "Chrome | Report a problem – Step 2 of 4: Describe the fault | 14m 50s",
+        "Pages — draft 3.pages — Word Count panel open · 9 min · cursor parked in spread 13 · no keystrokes",
+        "[IntelliJ] 14:02–14:21 no edits · breakpoint hit",
+        "I sat with the referral in my hand for a quarter of an hour",
+    ):
+        assert _signal(_history("Opened the file", text), "long_stay_told") == 1.0, text
+    for text in ("Chrome | Report a problem – Step 3 of 4 | 1m 10s", "10:09:30  12 Ashgrove Road – Band C"):
+        assert _signal(_history("Opened the file", text), "long_stay_told") == 0.0, text

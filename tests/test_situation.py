@@ -8,9 +8,11 @@ from proactive.situation import (
     MAX_FAILURE_CHARS,
     Situation,
     failure_in,
+    query_in,
     recent_failure,
     recent_file,
     situation_of,
+    stated_minutes,
 )
 from proactive.types import Event
 
@@ -182,3 +184,27 @@ def test_text_as_a_word_is_no_message_to_a_person() -> None:
     assert asked("Typed 'how do I wrap text in a cell?' into the search box")
     assert not asked("Texts him: can you pick up milk?") and not asked("texted Mia: are we still on?")
     assert not asked("https://shop.example.com/cart?step=2")
+
+
+def test_a_stay_is_read_from_its_stated_length_in_any_of_the_usual_forms() -> None:
+    assert stated_minutes("Chrome | Report a problem | 14m 50s") == 14.0
+    assert stated_minutes("For nearly twenty minutes I flicked between the two") == 20.0
+    assert stated_minutes("sat with it for a quarter of an hour") == 15.0
+    assert stated_minutes("1h 20m in Word") == 80.0
+    assert stated_minutes("14:02–14:21 no edits") == 19.0
+    # A clock time is no length; nor is a count of steps.
+    assert stated_minutes("10:09:30  12 Ashgrove Road – Band C") == 0.0
+    assert stated_minutes("keys 310, undo 14, ran it 3 times") == 0.0
+
+
+def test_a_quoted_page_title_with_the_engines_tail_is_a_search() -> None:
+    title = 'Firefox · "sveltekit use:enhance data prop changes but list stays the same - Google Search" · 0:55'
+    assert query_in(title) == "sveltekit use:enhance data prop changes but list stays the same"
+    assert query_in('Opened "Quarterly report" in Word') is None
+    assert query_in('Chrome · "Research plan - Google Docs"') is None
+
+
+def test_a_file_locked_against_them_or_not_found_in_their_language_is_a_failure() -> None:
+    for text in ("File In Use - SOP_v2.docx is locked for editing by 'Okafor, Daniel'", "Impegnativa non trovata"):
+        assert situation_of([Event(time="1", text=text)]).error_now, text
+    assert not situation_of([Event(time="1", text="He unlocked the phone and read the message")]).error_now

@@ -64,6 +64,18 @@ def test_a_step_done_over_and_over_by_hand_is_shown_the_shape_of_taking_it_over(
     assert "<the rest of that step>" not in _question(_observation("RStudio | site_lookup.R — typed row 'WM-07'"))
 
 
+def test_a_long_stay_on_one_box_is_shown_the_shape_of_drafting_what_it_needs() -> None:
+    stay = _observation(
+        "The medical needs section was reached: one pupil with a nut allergy.",
+        "The cursor was left in the Control measures box of the allergy row for fourteen minutes.",
+    )
+    assert "<what that box, step or line needs>" in _question(stay)
+    # A failure on screen is the more specific reading; a short visit is no stay.
+    failing = _observation("Form open", "Step 4 of 4: 'Serial number must be 16 characters' error | 9m 10s")
+    assert "<their error>" in _question(failing) and "<what that box" not in _question(failing)
+    assert "<what that box" not in _question(_observation("Form open", "Chrome | Step 3 of 4 | 1m 10s"))
+
+
 def test_a_search_placeholder_left_in_becomes_the_query_they_typed() -> None:
     searched = "The user searched for 'go语言和python的异同？' on Google."
     observation = _observation(searched, "The user scrolls the results.")

@@ -29,7 +29,9 @@ ERROR = re.compile(
     # The same in the other languages a desktop's apps and sites are often in (French, German,
     # Spanish, Italian, Dutch, Portuguese): a person's screen is not always in English.
     r"erreur|\béchec|échoué|dépasse|impossible de|fehler|fehlgeschlagen|nicht gefunden|ungültig|"
-    r"errore|non riuscit|fallit|fallid|falló|no se pudo|no válid|inválid|\bfout\b|mislukt|ongeldig|\bfalha)"
+    r"errore|non riuscit|fallit|fallid|falló|no se pudo|no válid|inválid|\bfout\b|mislukt|ongeldig|\bfalha|"
+    # "not found" in those languages; a file or account locked against them ("is locked for editing").
+    r"introuvable|non trovat|no encontrad|não encontrad|niet gevonden|\blocked\b)"
 )
 #: Not Google's office apps: "Google Sheets — Guest List" is a spreadsheet, not a search (five calm
 #: events of one blind trace read as searches).
@@ -58,17 +60,89 @@ URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
 #: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
 #: as one. From the gate's out-of-fold misses on its own training traces, not from an evaluation trace;
 #: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
+#: Counts written as words, as a person writes them ("eleven switches", "for fourteen minutes").
+NUMBER_WORDS = (
+    r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a dozen"
+)
 REPEATED_STEP = re.compile(
-    r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten) times\b|\bone by one\b|\bby hand\b|"
-    r"\bthen back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|\beach (one|row|line|file|entry|cell)\b|"
+    rf"\b(\d+|{NUMBER_WORDS}) times\b|\bone by one\b|\bby hand\b|"
+    r"\b(?:then|and) back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|"
+    r"\beach (one|row|line|file|entry|cell)\b|"
     # "row by row", "cell by cell", "chiffre par chiffre", "Zeile für Zeile" (not "step by step": guides;
     # not "side by side": a comparison); "one at a time", "for every cell", "11 switches", a window flip
     # drawn as "⇄" or "<->". A named group: the patterns before it capture groups of their own.
-    r"\b(?!(?:step|side)\b)(?P<unit>\w+) (?:by|par|für|por|per) (?P=unit)\b|\bone at a time\b|"
+    r"\b(?!(?:step|side)\b)(?P<unit>\w+) (?:by|par|für|por|per) (?P=unit)\b|\bone (?:\w+ )?at a time\b|"
     r"\b(?:for|per) (?:each|every) (?:cell|row|number|item|line|entry|file|page|field|value|name|photo|switch)\b|"
     r"\bper switch\b|\b\d+ switches\b|⇄|<->|\ballers?-retours?\b|\bhin und her\b|"
-    r"\b\d+ (?:fois|mal|veces|volte|keer|vezes)\b"
+    r"\b\d+ (?:fois|mal|veces|volte|keer|vezes)\b|\b\d+ ?×|"
+    # Windows flipped between: "flicked between settings.py and the docs", "switching tabs for each
+    # digit group", "the windows being switched eleven times".
+    r"\b(?:switch|flick|flipp?|toggl|alternat)\w* (?:back )?(?:between|tabs|windows)\b|"
+    # A value tried, changed and tried again, told as a chain: "java.time.LocalDate → kotlinx... →
+    # java.time.LocalDate" (the same thing before one arrow and after a later one).
+    r"(?P<tried>[^\s→>]{3,40}) (?:→|->) .{0,160}?(?:→|->) (?P=tried)(?![\w.])"
 )
+#: The numbers `NUMBER_WORDS` names, for reading a stay's length ("fourteen minutes").
+_NUMBER_VALUES = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "  # noqa: SIM905
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "a dozen": 12, "a few": 3, "several": 5, "a": 1, "an": 1}
+#: A length of time told in an event: "14m 50s", "8 min", "for fourteen minutes", "1h 20m", "half an hour".
+STATED_LENGTH = re.compile(
+    rf"\b(?P<count>\d+|{NUMBER_WORDS}|a few|several|an?)\s?(?P<unit>h|hrs?|hours?|m|mins?|minutes?)\b"
+    r"(?:\s?(?P<more>\d+)\s?(?:m|mins?|minutes?|s|secs?|seconds?)\b)?|"
+    r"\b(?P<part>a quarter of an|half an|three quarters of an) hour\b"
+)
+#: A span of clock times in one event: "14:02–14:21 no edits".
+CLOCK_SPAN = re.compile(r"\b(\d{1,2}):(\d{2})\s?[–—-]\s?(\d{1,2}):(\d{2})\b")
+
+
+def stated_minutes(text: str) -> float:
+    """The longest stay an event tells of, in minutes ("| 14m 50s", "for nearly twenty minutes",
+    "a quarter of an hour", "14:02–14:21"), or 0: in `app | title | duration` rows and in diaries
+    the time spent is written in the event, not shown by the gap to the next one."""
+    lowered = text.lower()
+    longest = 0.0
+    for match in STATED_LENGTH.finditer(lowered):
+        if match.group("part"):
+            minutes = {"a quarter of an": 15.0, "half an": 30.0, "three quarters of an": 45.0}[match.group("part")]
+        else:
+            count = match.group("count")
+            value = float(count) if count.isdigit() else float(_NUMBER_VALUES.get(count, 0))
+            hours = match.group("unit").startswith("h")
+            minutes = value * 60 if hours else value
+            more = match.group("more")
+            if hours and more:
+                minutes += float(more)
+        longest = max(longest, minutes)
+    for match in CLOCK_SPAN.finditer(lowered):
+        start = int(match.group(1)) * 60 + int(match.group(2))
+        end = int(match.group(3)) * 60 + int(match.group(4))
+        if 0 < end - start <= 6 * 60:
+            longest = max(longest, float(end - start))
+    return longest
+
+
+#: Minutes a stay must last, as told in the event (`stated_minutes`), to count as a long one.
+LONG_STAY_MINUTES = 8.0
+#: Words telling of a stay on one thing with nothing done ("cursor parked", "no keystrokes").
+IDLE_STAY = re.compile(
+    r"\bnothing (?:was )?typed\b|\bno (?:edits|keystrokes|typing)\b|\bwithout (?:typing|changing|editing|writing)\b|"
+    r"\bcursor (?:parked|left|resting|sat|blinking)\b|\b(?:still|sat|stays?|stayed) (?:on|in|at|with|looking at) the\b"
+)
+
+
+def long_stay(text: str) -> bool:
+    """True when an event tells of a long stay on one thing: `LONG_STAY_MINUTES` or more told in it,
+    or idle words (`IDLE_STAY`)."""
+    lowered = text.lower()
+    return stated_minutes(lowered) >= LONG_STAY_MINUTES or bool(IDLE_STAY.search(lowered))
+
+
 #: Events before the latest one in which a failure still counts ("a step that did not help": they
 #: change something after an error and look again).
 FAILURE_EVENTS = 3
@@ -115,13 +189,14 @@ ENGINE_TAIL = re.compile(r"\s*[-—|]\s*(?:google|bing|duckduckgo)?\s*(?:search|
 class Situation:
     """The kind of moment: a failure on screen now; a step after a recent failure that did not fix
     it (or does not say: not one that says it worked, `RESOLVED`); a search now, whose query is
-    known; a step done over and over by hand (`REPEATED_STEP`) (several may hold, or none:
-    clicking, reading, typing along)."""
+    known; a step done over and over by hand (`REPEATED_STEP`); a long stay on one thing told in
+    the event (`long_stay`) (several may hold, or none: clicking, reading, typing along)."""
 
     error_now: bool = False
     not_fixed: bool = False
     searching: bool = False
     repeating: bool = False
+    dwelling: bool = False
 
 
 def situation_of(history: Sequence[Event]) -> Situation:
@@ -140,6 +215,7 @@ def situation_of(history: Sequence[Event]) -> Situation:
         # or a question in a colleague's comment is no search.
         searching=bool(SEARCH.search(latest) or asked(latest)) and typed_query(history) is not None,
         repeating=bool(REPEATED_STEP.search(latest)),
+        dwelling=long_stay(latest),
     )
 
 
@@ -161,8 +237,10 @@ def query_in(text: str) -> str | None:
     typed for themselves (`typed_question`).
     """
     lowered = text.lower()
-    # A search word inside the quote is no search: "typed 'search.m'", "'badrandResearch.m'".
-    if not (SEARCH.search(QUOTED.sub(" ", lowered)) or QUESTION.search(lowered)):
+    # A search word inside the quote is no search: "typed 'search.m'", "'badrandResearch.m'"; a
+    # quoted page title with the engine's tail is one ("\"sveltekit ... - Google Search\" · 0:55").
+    titled = any(ENGINE_TAIL.search(match.group(1)) for match in QUOTED.finditer(text))
+    if not (titled or SEARCH.search(QUOTED.sub(" ", lowered)) or QUESTION.search(lowered)):
         return None
     return _quoted_query(text) or _engine_query(text) or typed_question(text)
 
@@ -194,7 +272,7 @@ def _quoted_query(text: str) -> str | None:
     lead = {m.start(): text[max(0, m.start() - 24) : m.start()] for m in quotes}  # the words before each quote
     led = [m for m in quotes if QUERY_LEAD.search(lead[m.start()])]
     searched = [m for m in led if SEARCH_LEAD.search(lead[m.start()])]
-    engine_next = [m for m in quotes if ENGINE_NEXT.match(text, m.end())]
+    engine_next = [m for m in quotes if ENGINE_NEXT.match(text, m.end()) or ENGINE_TAIL.search(m.group(1))]
     for match in (*searched, *led, *engine_next):
         query = ENGINE_TAIL.sub("", match.group(1)).strip()
         if len(query) >= 2:

@@ -14,8 +14,9 @@ small number that reads the same for a coder, a writer or someone booking a trai
 - ``undo``: undo / delete / revert / rewrite steps in the last few events (a loop);
 - ``loop``: one event that tells of a step done over and over ("five times by hand", "one by one");
 - ``back_and_forth``: A-B-A alternation between two things (comparing, copying by hand);
-- ``dwell``: a long gap before the latest event relative to the trace's own pace, and how
-  many events in a row stay on the same thing;
+- ``dwell``: a long gap before the latest event relative to the trace's own pace, how
+  many events in a row stay on the same thing, and a long stay told in the event itself
+  ("| 14m 50s", "for a quarter of an hour": rows and diaries write the time spent in the event);
 - ``calm``: reading, listening, chatting or typing along (help is rarely wanted there);
 - ``position``: how far into the session (events since a 30-minute break, at most 12).
 
@@ -33,12 +34,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from proactive.situation import ERROR, FILE_EXTENSIONS, REPEATED_STEP, SEARCH, asked
+from proactive.situation import ERROR, FILE_EXTENSIONS, NUMBER_WORDS, REPEATED_STEP, SEARCH, asked, long_stay
 from proactive.types import Event
 
 UNDO = re.compile(
     r"\bundo|ctrl\+?z|cmd\+?z|⌘z|\bdelet|backspace|\brevert|\brewrit|\bretyp|\berase|\bremov|\bscrap|"
-    r"\bagain\b|\bonce more\b|\brestor|reset --hard|git checkout --|\bdiscard"
+    r"\bagain\b|\bonce more\b|\brestor|reset --hard|git checkout --|\bdiscard|\bclear(?:ed|s|ing)\b"
 )
 CALM = re.compile(
     r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
@@ -46,9 +47,11 @@ CALM = re.compile(
 )
 DWELL_WORDS = re.compile(
     r"\bstill\b|\bkeeps?\b|\bstares?\b|\bre-?reads?\b|"
-    r"\bfor (\d+|several|a few|many|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty) "
-    r"(min|minute|hour)|\b(focused|active|actif|aktiv|activ[ao]|open) (for )?\d+ ?min|"
-    r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b"
+    r"\bfor (?:(?:nearly|almost|about|around|over|well over|more than|close to|another) )?"
+    rf"(?:\d+|several|a few|many|{NUMBER_WORDS}) (?:min|minute|hour)|"
+    r"\bfor (?:a quarter of an|half an|an|over an) hour\b|"
+    r"\b(focused|active|actif|aktiv|activ[ao]|open) (for )?\d+ ?min|"
+    r"\bhovers?\b|\blingers?\b|\bsame\b|\bremains?\b|\bsat (?:with|looking|staring|on|over)\b"
 )
 QUOTED = re.compile(r"['\"‘“]([^'\"’”]{3,80})['\"’”]")
 FILE_LIKE = re.compile(rf"\b[\w\-]+\.({FILE_EXTENSIONS})\b")
@@ -75,7 +78,7 @@ SIGNAL_NAMES = (
     "question_now", "question_recent",
     "undo_recent", "back_and_forth",
     "gap_relative", "gap_log", "same_thing_run", "dwell_words",
-    "calm_now", "position_log", "loop_now",
+    "calm_now", "position_log", "loop_now", "long_stay_told",
 )  # fmt: skip
 
 
@@ -98,7 +101,8 @@ def _query_words(text: str) -> set[str]:
 #: One event that tells of a search reworded ("then reworded it to ...", "tried again with").
 REWORDED = re.compile(
     r"\breword|\brephras|\btried again with\b|\banother search\b|"
-    r"['\"‘“][^'\"’”]{3,80}['\"’”],?\s+(?:and )?then\s+(?:searche?[sd]?\s+(?:for\s+)?|tries\s+|tried\s+)?['\"‘“]"
+    # "'a', then 'b'", "for 'a', then for 'b'", "'a' ... then typed 'b' into Google": quotes in a chain.
+    r"['\"‘“][^'\"’”]{3,80}['\"’”][^'\"‘“]{0,12}\bthen\b[^'\"‘“]{0,40}['\"‘“]"
 )
 
 
@@ -196,5 +200,6 @@ def signal_features(history: Sequence[Event]) -> np.ndarray:
         float(bool(CALM.search(texts[-1])) and not errors[-1] and not questions[-1]),
         math.log1p(session_position(history)),
         float(len(UNDO.findall(texts[-1])) >= 2 or bool(REPEATED_STEP.search(texts[-1]))),
+        float(long_stay(texts[-1])),
     ]
     return np.asarray(values, dtype=np.float32)
