@@ -230,6 +230,8 @@ def test_several_queries_told_in_one_event_are_a_reformulated_search() -> None:
 def test_a_note_saying_whom_to_ask_is_a_reminder_not_a_question() -> None:
     reminder = _history("notes.md: 'why is the invoice total off by 2p? ask Priya tomorrow'")
     assert _signal(reminder, "question_now") == 0.0
+    todo = _history("[IntelliJ] LoanDto.kt · comment typed: // TODO ask Sam why returnedAt is nullable here")
+    assert _signal(todo, "question_now") == 0.0
     assert _signal(_history("notes.md: 'why is the invoice total off by 2p?'"), "question_now") == 1.0
 
 

@@ -100,13 +100,17 @@ def test_a_step_of_their_own_is_not_an_offer() -> None:
         "copy text from the web page",
         "listen to the Spotify playlist",
         "tagging categories by hand in Sheets",
+        "Ask Iwan if he can still lend her his car on Friday",
     ):
         assert decline_reason(task, observation) == own, task
     # Only the label of a button they clicked (blind trace, a Google Forms responses page).
-    clicked = Observation(history=_events("Google Forms — Maya's Party RSVP — Responses — 'View in Sheets' clicked"))
+    clicked = Observation(history=_events("Google Forms — Party RSVP — Responses — 'View them in Sheets' clicked"))
     click = "a click or keystroke they would do themselves, not help"
-    assert decline_reason("View in Sheets", clicked) == click
-    assert decline_reason("View in Sheets.", clicked) == click
+    assert decline_reason("View them in Sheets", clicked) == click
+    assert decline_reason("View them in Sheets.", clicked) == click
+    # A bare verb and noun names nothing to do: real 1.5B tasks at calm moments of the new traces.
+    for task in ("add margin comment", "write a sketch", "View in Sheets"):
+        assert decline_reason(task, clicked) == "too short to be an offer", task
     assert decline_reason("Merge the RSVP responses into the guest list in Sheets", clicked) == ""
     # Work done for them starts otherwise.
     assert decline_reason("Explain why the formula in H2 returns 0 and fix it", observation) == ""

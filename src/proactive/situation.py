@@ -52,7 +52,12 @@ TO_PERSON = re.compile(
 )
 #: A note that says whom to ask ("why does product want ties broken by title? ask Lena on Thursday",
 #: "... Possible error, ask press office"): a reminder for later, not a question for an assistant now.
-REMINDER = re.compile(r"\?[^?]{0,60}\b(?:ask|check with|email|ring|call)\b(?!\s+(?:myself|yourself|for\b))")
+#: Also "TODO ask Sam why returnedAt is nullable": a person named before the question.
+REMINDER = re.compile(
+    r"\?[^?]{0,60}\b(?:ask|check with|email|ring|call)\b(?!\s+(?:myself|yourself|for\b))|"
+    r"\b(?:todo|to do|remember to|note to self)\b\W{0,3}(?:ask|check with)\s+(?!myself|google|the\b)\w+"
+    r"\s+(?:why|whether|if|how|what|about)\b"
+)
 #: A web address: its "?" starts a query string, not a question.
 URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
 #: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
