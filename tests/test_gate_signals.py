@@ -235,21 +235,30 @@ def test_a_note_saying_whom_to_ask_is_a_reminder_not_a_question() -> None:
     assert _signal(_history("notes.md: 'why is the invoice total off by 2p?'"), "question_now") == 1.0
 
 
-def test_a_dwell_told_in_words_or_as_focus_time() -> None:
-    for text in ("She stays on the insurance form for eleven minutes", "WINWORD.EXE (focused 19 min)"):
-        assert _signal(_history("Opened the file", text), "dwell_words") == 1.0, text
-    for text in ("The cursor was left in the Control measures box for fourteen minutes", "sat there for half an hour"):
-        assert _signal(_history("Opened the file", text), "dwell_words") == 1.0, text
+@pytest.mark.parametrize(
+    "text",
+    [
+        "She stays on the insurance form for eleven minutes",
+        "WINWORD.EXE (focused 19 min)",
+        "The cursor was left in the Control measures box for fourteen minutes",
+        "sat there for half an hour",
+    ],
+)
+def test_a_dwell_told_in_words_or_as_focus_time(text: str) -> None:
+    assert _signal(_history("Opened the file", text), "dwell_words") == 1.0
 
 
-def test_a_long_stay_told_in_the_event_itself() -> None:
-    # `app | title | duration` rows and diaries write the time spent in the event, not in the gap after it.
-    for text in (
-        "Chrome | Report a problem – Step 2 of 4: Describe the fault | 14m 50s",
-        "Pages — draft 3.pages — Word Count panel open · 9 min · cursor parked in spread 13 · no keystrokes",
-        "[IntelliJ] 14:02–14:21 no edits · breakpoint hit",
-        "I sat with the referral in my hand for a quarter of an hour",
-    ):
-        assert _signal(_history("Opened the file", text), "long_stay_told") == 1.0, text
-    for text in ("Chrome | Report a problem – Step 3 of 4 | 1m 10s", "10:09:30  12 Ashgrove Road – Band C"):
-        assert _signal(_history("Opened the file", text), "long_stay_told") == 0.0, text
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        # `app | title | duration` rows and diaries write the time spent in the event, not in the gap after it.
+        ("Chrome | Report a problem – Step 2 of 4: Describe the fault | 14m 50s", 1.0),
+        ("Pages — draft 3.pages — Word Count panel open · 9 min · cursor parked in spread 13 · no keystrokes", 1.0),
+        ("[IntelliJ] 14:02–14:21 no edits · breakpoint hit", 1.0),
+        ("I sat with the referral in my hand for a quarter of an hour", 1.0),
+        ("Chrome | Report a problem – Step 3 of 4 | 1m 10s", 0.0),
+        ("10:09:30  12 Ashgrove Road – Band C", 0.0),
+    ],
+)
+def test_a_long_stay_told_in_the_event_itself(text: str, told: float) -> None:
+    assert _signal(_history("Opened the file", text), "long_stay_told") == told
