@@ -74,6 +74,9 @@ def test_a_long_stay_on_one_box_is_shown_the_shape_of_drafting_what_it_needs() -
     failing = _observation("Form open", "Step 4 of 4: 'Serial number must be 16 characters' error | 9m 10s")
     assert "<their error>" in _question(failing) and "<what that box" not in _question(failing)
     assert "<what that box" not in _question(_observation("Form open", "Chrome | Step 3 of 4 | 1m 10s"))
+    # An hour of music while packing, or a locked screen, is a break, not a box they cannot fill.
+    for calm in ("She puts a playlist on and packs the books for an hour.", "LockApp.exe | Lock Screen | 41m 12s"):
+        assert "<what that box" not in _question(_observation("Form open", calm)), calm
 
 
 def test_a_search_placeholder_left_in_becomes_the_query_they_typed() -> None:
@@ -148,7 +151,7 @@ def test_an_answer_to_a_query_typed_in_chinese_may_name_it_in_english_but_nothin
     # Not a task that does not answer, nor a short one, nor at a search typed in English.
     nothing = "names nothing from the activity"
     assert decline_reason("Remove duplicates from the array in JavaScript", searched) == nothing
-    assert decline_reason("Find out more", searched) == nothing
+    assert decline_reason("Find out more", searched) == "too short to be an offer"
     assert decline_reason("Find out more about it now", searched) == nothing
     english = _observation("The user opens 'cart.js'.", "The user searches Bing for 'js array dedupe'.")
     assert decline_reason("Find out how to sort a list in Python", english) == nothing

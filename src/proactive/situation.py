@@ -96,9 +96,18 @@ _NUMBER_VALUES = {
         "sixteen seventeen eighteen nineteen twenty".split()
     )
 } | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "a dozen": 12, "a few": 3, "several": 5, "a": 1, "an": 1}
+#: Reading, listening, chatting, a break or typing along: help is rarely wanted there (the gate's
+#: `calm_now`), and a long stay on such a thing is no stay on a box they cannot fill. A locked
+#: screen is a break ("LockApp.exe | Windows Default Lock Screen | 41m 12s").
+CALM = re.compile(
+    r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
+    r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth|"
+    r"lock ?screen|screensaver"
+)
 #: A length of time told in an event: "14m 50s", "8 min", "for fourteen minutes", "1h 20m", "half an hour".
 STATED_LENGTH = re.compile(
-    rf"\b(?P<count>\d+|{NUMBER_WORDS}|a few|several|an?)\s?(?P<unit>h|hrs?|hours?|m|mins?|minutes?)\b"
+    # "a"/"an" only after "for": "about an hour by train" is a distance.
+    rf"\b(?P<count>\d+|{NUMBER_WORDS}|a few|several|(?<=for )an?)\s?(?P<unit>h|hrs?|hours?|m|mins?|minutes?)\b"
     r"(?:\s?(?P<more>\d+)\s?(?:m|mins?|minutes?|s|secs?|seconds?)\b)?|"
     r"\b(?P<part>a quarter of an|half an|three quarters of an) hour\b"
 )
@@ -143,8 +152,10 @@ IDLE_STAY = re.compile(
 
 def long_stay(text: str) -> bool:
     """True when an event tells of a long stay on one thing: `LONG_STAY_MINUTES` or more told in it,
-    or idle words (`IDLE_STAY`)."""
+    or idle words (`IDLE_STAY`); not a calm one (`CALM`: an hour of music while packing is no stay)."""
     lowered = text.lower()
+    if CALM.search(lowered):
+        return False
     return stated_minutes(lowered) >= LONG_STAY_MINUTES or bool(IDLE_STAY.search(lowered))
 
 

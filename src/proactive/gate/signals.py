@@ -34,16 +34,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from proactive.situation import ERROR, FILE_EXTENSIONS, NUMBER_WORDS, REPEATED_STEP, SEARCH, asked, long_stay
+from proactive.situation import (
+    CALM,
+    ERROR,
+    FILE_EXTENSIONS,
+    NUMBER_WORDS,
+    REPEATED_STEP,
+    SEARCH,
+    asked,
+    long_stay,
+)
 from proactive.types import Event
 
 UNDO = re.compile(
     r"\bundo|ctrl\+?z|cmd\+?z|⌘z|\bdelet|backspace|\brevert|\brewrit|\bretyp|\berase|\bremov|\bscrap|"
     r"\bagain\b|\bonce more\b|\brestor|reset --hard|git checkout --|\bdiscard|\bclear(?:ed|s|ing)\b"
-)
-CALM = re.compile(
-    r"\bread|\bscroll|\bbrows|\blisten|\bmusic|spotify|playlist|\bwatch|youtube|\bchat|\bmessag|slack|"
-    r"whatsapp|\bcoffee|\bbreak\b|\blunch|\bidle|\bpaus|\btyp(es|ing) (smoothly|steadily|along)|\bsmooth"
 )
 DWELL_WORDS = re.compile(
     r"\bstill\b|\bkeeps?\b|\bstares?\b|\bre-?reads?\b|"
