@@ -60,16 +60,18 @@ REMINDER = re.compile(
 )
 #: A web address: its "?" starts a query string, not a question.
 URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
-#: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
-#: again", "runs it five times by hand", "copies each row one by one", "flips to the sheet, then back"):
-#: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
-#: as one. From the gate's out-of-fold misses on its own training traces, not from an evaluation trace;
-#: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
 #: Counts written as words, as a person writes them ("eleven switches", "for fourteen minutes").
 NUMBER_WORDS = (
     r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a dozen"
 )
+#: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
+#: again", "runs it five times by hand", "copies each row one by one", "flips to the sheet, then back"):
+#: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
+#: as one. From the gate's out-of-fold misses on its own training traces, not from an evaluation trace;
+#: "several / many times" is left out (on ProactiveBench's reward rows it marks clicks and scrolls).
+#: Later phrasings (other languages, "one number at a time", arrow chains, windows flicked between)
+#: came from reading the blind3 and blind4 sets once newer unread sets existed (docs/agent.md).
 REPEATED_STEP = re.compile(
     rf"\b(\d+|{NUMBER_WORDS}) times\b|\bone by one\b|\bby hand\b|"
     r"\b(?:then|and) back\b|\bback and forth\b|\bover and over\b|\bagain and again\b|"
