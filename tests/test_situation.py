@@ -195,6 +195,8 @@ def test_a_stay_is_read_from_its_stated_length_in_any_of_the_usual_forms() -> No
     # A clock time is no length; nor is a count of steps.
     assert stated_minutes("10:09:30  12 Ashgrove Road – Band C") == 0.0
     assert stated_minutes("keys 310, undo 14, ran it 3 times") == 0.0
+    # Nor an amount of money.
+    assert stated_minutes("SUM(o.total) was run for November; 3.9M was returned, £12m budgeted") == 0.0
 
 
 def test_a_quoted_page_title_with_the_engines_tail_is_a_search() -> None:

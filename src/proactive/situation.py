@@ -109,7 +109,9 @@ CALM = re.compile(
 #: A length of time told in an event: "14m 50s", "8 min", "for fourteen minutes", "1h 20m", "half an hour".
 STATED_LENGTH = re.compile(
     # "a"/"an" only after "for": "about an hour by train" is a distance.
-    rf"\b(?P<count>\d+|{NUMBER_WORDS}|a few|several|(?<=for )an?)\s?(?P<unit>h|hrs?|hours?|m|mins?|minutes?)\b"
+    # Not an amount: "3.9M was returned", "£2m" (a digit group after a point or a currency sign).
+    rf"(?<![\d.,£$€])\b(?P<count>\d+|{NUMBER_WORDS}|a few|several|(?<=for )an?)\s?"
+    r"(?P<unit>h|hrs?|hours?|m|mins?|minutes?)\b"
     r"(?:\s?(?P<more>\d+)\s?(?:m|mins?|minutes?|s|secs?|seconds?)\b)?|"
     r"\b(?P<part>a quarter of an|half an|three quarters of an) hour\b"
 )
