@@ -20,8 +20,10 @@ What the earlier writer got wrong, and what this one does instead:
   search ("Find out <the answer to their question>"), a failure on screen ("Explain why <their
   error> happens in <their file> and fix it"), a step done over and over by hand ("Finish <the
   rest of that step> for them", session 17: at such moments of the read sets the 1.5B retold the
-  step or declined it as theirs), a step that did not fix a recent failure; and none at a click,
-  a scroll or typing along. Shown always (session 12, in the system prompt),
+  step or declined it as theirs), a long stay on one box, step or line told in the event ("Draft
+  <what that box, step or line needs> for them", session 18: at such moments of blind4 it retold
+  the stay or took a failure shape from an earlier error), a step that did not fix a recent
+  failure; and none at a click, a scroll or typing along. Shown always (session 12, in the system prompt),
   the shapes made the model invent failures at ProactiveBench's clicks and scrolls ("Find out
   why the user is switching to VS Code again and correct it"). Worked examples from other
   people's days were copied word for word, and naming the bad answers ("not Google Search")
@@ -112,7 +114,7 @@ OWN_STEPS = frozenset({
 })  # fmt: skip
 #: Fewer words than this is a name, not an offer ("billing_invoice"), or a bare verb and noun with
 #: nothing to say what in ("add margin comment", "write a sketch", "prepare the sauce"): on the read
-#: new-trace sets (session 18, shipped agent) 8 offers had three words, 6 at calm moments, and one of
+#: new-trace sets (session 18, session 17's agent) 8 offers had three words, 6 at calm moments, and one of
 #: the 2 at need named its object ("Export PDF again", a step of their own).
 MIN_TASK_WORDS = 4
 #: A task retells a recent event when it shares a run of at least `ECHO_WORDS` words with the
