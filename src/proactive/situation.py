@@ -60,11 +60,17 @@ REMINDER = re.compile(
 )
 #: A web address: its "?" starts a query string, not a question.
 URL = re.compile(r"\S+://\S+|\b[\w-]+(\.[\w-]+)+/\S*")
-#: Counts written as words, as a person writes them ("eleven switches", "for fourteen minutes").
-NUMBER_WORDS = (
-    r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
-    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|a dozen"
-)
+#: Counts written as words, as a person writes them ("eleven switches", "for fourteen minutes"),
+#: with their values (for reading a stay's length).
+_COUNT_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "  # noqa: SIM905
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+    if value >= 2
+} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "a dozen": 12}
+NUMBER_WORDS = "|".join(_COUNT_WORDS)
 #: One event that tells of a step done over and over ("deletes the paragraph, rewrites it, deletes it
 #: again", "runs it five times by hand", "copies each row one by one", "flips to the sheet, then back"):
 #: a loop or a tedious manual step said in a line, which `undo_recent` (events with an undo word) counts
@@ -90,14 +96,8 @@ REPEATED_STEP = re.compile(
     # java.time.LocalDate" (the same thing before one arrow and after a later one).
     r"(?P<tried>[^\s→>]{3,40}) (?:→|->) .{0,160}?(?:→|->) (?P=tried)(?![\w.])"
 )
-#: The numbers `NUMBER_WORDS` names, for reading a stay's length ("fourteen minutes").
-_NUMBER_VALUES = {
-    word: value
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "  # noqa: SIM905
-        "sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "a dozen": 12, "a few": 3, "several": 5, "a": 1, "an": 1}
+#: The counts `STATED_LENGTH` reads, with their values ("fourteen minutes", "a few minutes", "for an hour").
+_NUMBER_VALUES = _COUNT_WORDS | {"a few": 3, "several": 5, "a": 1, "an": 1}
 #: Reading, listening, chatting, a break or typing along: help is rarely wanted there (the gate's
 #: `calm_now`), and a long stay on such a thing is no stay on a box they cannot fill. A locked
 #: screen is a break ("LockApp.exe | Windows Default Lock Screen | 41m 12s").
